@@ -1,0 +1,54 @@
+# Tool Labs: the two commands are `make lab` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+# molecule and ansible-lint run ansible-config: the venv's bin/ must be on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help lab lab-down lab-destroy lab-status test lint unit cluster bench venv clean
+
+help:
+	@echo "make lab          stand up the whole cluster as containers on this machine (root)"
+	@echo "make lab-status   show the lab's hosts and how to reach them"
+	@echo "make lab-down     stop the lab (state and data kept)"
+	@echo "make lab-destroy  remove the lab's containers, network and data volumes"
+	@echo "make test         lint, unit tests and cluster tests (molecule), timed"
+	@echo "make bench        bench/converge: image, containers, cold and warm converge"
+
+# The venv is rebuilt when the pinned requirements change.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt constraints.txt
+	@command -v python3 >/dev/null || { echo "python3 is needed (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+lab: venv
+	lab/up
+
+lab-down:
+	lab/down
+
+lab-destroy:
+	lab/destroy
+
+lab-status: venv
+	lab/status
+
+test: venv
+	tests/run-all
+
+lint: venv
+	tests/run-all lint
+
+unit: venv
+	tests/run-all unit
+
+cluster: venv
+	tests/run-all cluster
+
+bench: venv
+	bench/converge
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

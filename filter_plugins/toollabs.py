@@ -1,0 +1,149 @@
+"""Filters for this project's roles and playbooks.
+
+Small pure functions; bad input raises AnsibleFilterError with a message that
+says what to fix. Unit-tested in tests/unit/test_filters.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import struct
+
+from ansible.errors import AnsibleFilterError
+
+# Key types that OpenSSH 9 (Debian 12) accepts in authorized_keys.
+SSH_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+
+
+def ssh_public_key_error(key: object) -> str:
+    """Return why `key` is not one valid OpenSSH public key line, or '' if it is.
+
+    Checks the form `TYPE BASE64 [COMMENT]`, that the base64 decodes, and that
+    the key type embedded in the blob matches the one written in front of it
+    (which catches a truncated or pasted-together key).
+    """
+    if not isinstance(key, str):
+        return f"it is a {type(key).__name__}, not a string"
+    if "\n" in key.strip():
+        return "it spans several lines; give each key as its own list item"
+    parts = key.strip().split(None, 2)
+    if len(parts) < 2:
+        return "it should look like 'ssh-ed25519 AAAA... comment'"
+    ktype, blob = parts[0], parts[1]
+    if ktype not in SSH_KEY_TYPES:
+        return f"unknown key type '{ktype}' (expected one of {', '.join(sorted(SSH_KEY_TYPES))})"
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        return "its key data is not valid base64 (was it cut or wrapped?)"
+    if len(raw) < 4:
+        return "its key data is too short"
+    (length,) = struct.unpack(">I", raw[:4])
+    embedded = raw[4 : 4 + length].decode("ascii", errors="replace")
+    if embedded != ktype:
+        return f"its key data is a '{embedded}' key but the line says '{ktype}'"
+    return ""
+
+
+def ssh_public_key_valid(key: object) -> bool:
+    """True if `key` is one valid OpenSSH public key line."""
+    return ssh_public_key_error(key) == ""
+
+
+def ipv4_in_network(address: object, network: object) -> bool:
+    """True if IPv4 `address` lies in `network` (CIDR). Errors name the bad value."""
+    try:
+        net = ipaddress.IPv4Network(str(network), strict=False)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"'{network}' is not an IPv4 network in CIDR form (e.g. 172.30.0.0/24): {exc}")
+    try:
+        addr = ipaddress.IPv4Address(str(address))
+    except ValueError as exc:
+        raise AnsibleFilterError(f"'{address}' is not an IPv4 address: {exc}")
+    return addr in net
+
+
+def is_ipv4_network(value: object) -> bool:
+    """True if `value` is an IPv4 network in CIDR form."""
+    try:
+        ipaddress.IPv4Network(str(value), strict=False)
+    except ValueError:
+        return False
+    return "/" in str(value)
+
+
+def is_ipv4_address(value: object) -> bool:
+    """True if `value` is a dotted IPv4 address."""
+    try:
+        ipaddress.IPv4Address(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def hosts_entries(hostvars: dict, hosts: list, aliases: dict, groups: dict) -> list:
+    """Lines for /etc/hosts: each host's address, name and service aliases.
+
+    `aliases` maps an alias to the inventory group whose first host carries it
+    (for example {'tools-db': 'tools_db'}); aliases of empty or missing groups
+    are skipped. Returns a sorted list of 'ADDRESS NAME [ALIAS ...]'.
+    """
+    by_host: dict = {h: [] for h in hosts}
+    for alias, group in sorted(aliases.items()):
+        members = groups.get(group) or []
+        if members and members[0] in by_host:
+            by_host[members[0]].append(alias)
+    lines = []
+    for host in hosts:
+        addr = hostvars[host].get("ip_address")
+        if not addr:
+            raise AnsibleFilterError(f"host '{host}' has no ip_address: set it in the inventory's hosts.yml")
+        if not is_ipv4_address(addr):
+            raise AnsibleFilterError(f"host '{host}' has ip_address '{addr}', which is not an IPv4 address")
+        lines.append((ipaddress.IPv4Address(addr), " ".join([str(addr), host] + by_host[host])))
+    return [line for _, line in sorted(lines)]
+
+
+def toollabs_lab_volume(export: dict, prefix: str, is_server: bool) -> str:
+    """The Docker volume spec that stands in for one NFS export in the lab.
+
+    The storage server mounts every volume read-write; clients get read-only
+    exports read-only, as they would over NFS.
+    """
+    try:
+        path = export["path"]
+    except (KeyError, TypeError):
+        raise AnsibleFilterError(f"shared-storage export {export!r} has no 'path'")
+    if not str(path).startswith("/"):
+        raise AnsibleFilterError(f"shared-storage export path '{path}' must be absolute")
+    spec = f"{prefix}{path.replace('/', '-')}:{path}"
+    if export.get("access", "rw") == "ro" and not is_server:
+        spec += ":ro"
+    return spec
+
+
+class FilterModule:
+    """Tool Labs filters."""
+
+    def filters(self):
+        return {
+            "ssh_public_key_error": ssh_public_key_error,
+            "ssh_public_key_valid": ssh_public_key_valid,
+            "ipv4_in_network": ipv4_in_network,
+            "is_ipv4_network": is_ipv4_network,
+            "is_ipv4_address": is_ipv4_address,
+            "hosts_entries": hosts_entries,
+            "toollabs_lab_volume": toollabs_lab_volume,
+        }

@@ -134,16 +134,35 @@ def toollabs_lab_volume(export: dict, prefix: str, is_server: bool) -> str:
     return spec
 
 
+def authorized_key_files(people: list, directory: str) -> list:
+    """toollabs_files entries for each person's authorized-keys file.
+
+    A present person gets `<directory>/<name>` with one key per line (root-owned,
+    0644); a person with state 'absent' gets the file removed.
+    """
+    files = []
+    for person in people:
+        try:
+            name = person["name"]
+        except (KeyError, TypeError):
+            raise AnsibleFilterError(f"people: entry {person!r} has no 'name'")
+        path = f"{directory.rstrip('/')}/{name}"
+        if person.get("state", "present") == "absent":
+            files.append({"path": path, "state": "absent"})
+            continue
+        keys = [str(k).strip() for k in person.get("ssh_keys") or []]
+        files.append({"path": path, "content": "".join(k + "\n" for k in keys), "mode": "0644"})
+    return files
+
+
 class FilterModule:
     """Tool Labs filters."""
 
     def filters(self):
         return {
             "ssh_public_key_error": ssh_public_key_error,
-            "ssh_public_key_valid": ssh_public_key_valid,
             "ipv4_in_network": ipv4_in_network,
-            "is_ipv4_network": is_ipv4_network,
-            "is_ipv4_address": is_ipv4_address,
             "hosts_entries": hosts_entries,
             "toollabs_lab_volume": toollabs_lab_volume,
+            "authorized_key_files": authorized_key_files,
         }

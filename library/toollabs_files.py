@@ -152,6 +152,9 @@ def _write(module, path, data, uid, gid, mode):
         os.chown(tmp, uid, gid)
         os.chmod(tmp, mode)
         module.atomic_move(tmp, path)
+        # atomic_move gives the new file the old one's (or a default) mode.
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

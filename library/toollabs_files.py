@@ -50,10 +50,15 @@ options:
           - Command run on a temporary copy before the file is replaced; C(%s)
             stands for the copy's path. The file is only written if it exits 0.
         type: str
-      state:
-        description: C(present) writes the file, C(absent) removes it.
+      src:
+        description: Target of the symbolic link. Required if O(files[].state=link).
         type: str
-        choices: [present, absent]
+      state:
+        description:
+          - C(present) writes the file, C(absent) removes it, C(link) makes
+            O(files[].path) a symbolic link to O(files[].src) (replacing a file).
+        type: str
+        choices: [present, absent, link]
         default: present
 attributes:
   check_mode:
@@ -71,6 +76,9 @@ EXAMPLES = r"""
         validate: /usr/sbin/sshd -t -f %s
       - path: /etc/systemd/journald.conf.d/toollabs.conf
         content: "[Journal]\nSystemMaxUse=500M\n"
+      - path: /etc/localtime
+        state: link
+        src: /usr/share/zoneinfo/Etc/UTC
       - path: /etc/sudoers.d/old
         state: absent
   register: common_files
@@ -113,11 +121,16 @@ def _resolve_id(value, lookup, kind, module):
 
 
 def _current(path):
-    """(content bytes, uid, gid, mode) of `path`, or None if it does not exist."""
+    """(content bytes, uid, gid, mode) of `path`, or None if it does not exist.
+
+    A symbolic link is ('->' target, None, None, None).
+    """
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return None
+    if os.path.islink(path):
+        return ("->", os.readlink(path), None, None)
     with open(path, "rb") as handle:
         data = handle.read()
     return data, st.st_uid, st.st_gid, st.st_mode & 0o7777
@@ -174,9 +187,10 @@ def main():
                     group=dict(type="str", default="root"),
                     mode=dict(type="str", default="0644"),
                     validate=dict(type="str"),
-                    state=dict(type="str", choices=["present", "absent"], default="present"),
+                    src=dict(type="str"),
+                    state=dict(type="str", choices=["present", "absent", "link"], default="present"),
                 ),
-                required_if=[("state", "present", ("content",))],
+                required_if=[("state", "present", ("content",)), ("state", "link", ("src",))],
             ),
         ),
         supports_check_mode=True,
@@ -211,13 +225,31 @@ def main():
                     os.unlink(path)
             continue
 
+        if spec["state"] == "link":
+            wanted = ("->", spec["src"], None, None)
+            if current == wanted:
+                continue
+            changed_paths.append(path)
+            before = "" if current is None else (f"-> {current[1]}" if current[0] == "->" else to_text(current[0]))
+            diffs.append({"before_header": path, "after_header": path, "before": before, "after": f"-> {spec['src']}"})
+            if not module.check_mode:
+                tmp = os.path.join(os.path.dirname(path), f".toollabs_files-{os.getpid()}-link")
+                os.symlink(spec["src"], tmp)
+                os.replace(tmp, path)
+            continue
+
         data = to_bytes(spec["content"])
         uid = _resolve_id(spec["owner"], pwd.getpwnam, "owner", module)
         gid = _resolve_id(spec["group"], grp.getgrnam, "group", module)
         if current == (data, uid, gid, mode):
             continue
         changed_paths.append(path)
-        before = "" if current is None else to_text(current[0])
+        if current is None:
+            before = ""
+        elif current[0] == "->":
+            before = f"-> {current[1]}"
+        else:
+            before = to_text(current[0])
         diffs.append({"before_header": path, "after_header": path, "before": before, "after": spec["content"]})
         if module.check_mode:
             continue

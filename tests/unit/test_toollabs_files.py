@@ -110,6 +110,27 @@ def test_passing_validation_writes(tmp_path):
     assert result["changed"] and target.read_text() == "good\n"
 
 
+def test_links_are_made_replacing_files_and_idempotent(tmp_path):
+    target = tmp_path / "localtime"
+    target.write_text("a copy of a zone file")
+    link = {"path": str(target), "state": "link", "src": "/usr/share/zoneinfo/Etc/UTC"}
+    result = run([link], diff=True)
+    assert result["changed_paths"] == [str(target)]
+    assert result["diff"][0]["after"] == "-> /usr/share/zoneinfo/Etc/UTC"
+    assert os.readlink(target) == "/usr/share/zoneinfo/Etc/UTC"
+    assert run([link])["changed"] is False
+    moved = run([dict(link, src="/usr/share/zoneinfo/Europe/Berlin")], check=True)
+    assert moved["changed"] and os.readlink(target) == "/usr/share/zoneinfo/Etc/UTC"
+
+
+def test_a_link_becomes_a_file_again(tmp_path):
+    target = tmp_path / "x.conf"
+    os.symlink("/etc/hostname", target)
+    result = run([spec(target)])
+    assert result["changed_paths"] == [str(target)]
+    assert not target.is_symlink() and target.read_text() == "a=1\n"
+
+
 @pytest.mark.parametrize(
     "files,message",
     [
@@ -118,6 +139,7 @@ def test_passing_validation_writes(tmp_path):
         ([{"path": "/tmp/a", "content": "x", "owner": "no-such-user-here"}], "owner 'no-such-user-here' does not exist"),
         ([{"path": "/tmp/a", "content": "x"}, {"path": "/tmp/a", "content": "y"}], "listed twice"),
         ([{"path": "/tmp/a"}], "content"),
+        ([{"path": "/tmp/a", "state": "link"}], "src"),
         ([{"path": "/tmp/a", "content": "x", "validate": "true"}], "must contain %s"),
     ],
 )

@@ -50,6 +50,12 @@ def test_sshd_is_hardened(host, option, value):
     assert settings[option] == value
 
 
+def test_every_unit_started(host):
+    state = host.run("systemctl is-system-running").stdout.strip()
+    failed = host.run("systemctl --failed --no-legend --plain").stdout
+    assert state == "running", f"systemd is {state}; failed units: {failed}"
+
+
 def test_sshd_runs(host):
     assert host.service("ssh").is_running
 

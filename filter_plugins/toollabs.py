@@ -155,6 +155,23 @@ def authorized_key_files(people: list, directory: str) -> list:
     return files
 
 
+def getent_entries(lines: list, database: str) -> dict:
+    """Entries of one database from mixed `getent passwd` / `getent group` output.
+
+    passwd lines have 7 fields and group lines 4, so both can come from one
+    command. Returns {name: [fields after the name]}, as the getent module does.
+    """
+    width = {"passwd": 7, "group": 4}.get(database)
+    if width is None:
+        raise AnsibleFilterError(f"getent_entries: database must be 'passwd' or 'group', not '{database}'")
+    entries = {}
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) == width:
+            entries[fields[0]] = fields[1:]
+    return entries
+
+
 class FilterModule:
     """Tool Labs filters."""
 
@@ -165,4 +182,5 @@ class FilterModule:
             "hosts_entries": hosts_entries,
             "toollabs_lab_volume": toollabs_lab_volume,
             "authorized_key_files": authorized_key_files,
+            "getent_entries": getent_entries,
         }

@@ -146,3 +146,25 @@ def test_authorized_key_files():
 def test_authorized_key_files_needs_names():
     with pytest.raises(AnsibleFilterError, match="has no 'name'"):
         f.authorized_key_files([{"ssh_keys": []}], "/etc/ssh/authorized_keys")
+
+
+GETENT = [
+    "alice:x:2001:2001:Alice (lab):/home/alice:/bin/bash",
+    "bob:x:2002:2002::/home/bob:/bin/bash",
+    "alice:x:2001:",
+    "tools.web:x:50001:alice,bob",
+]
+
+
+def test_getent_entries_splits_passwd_and_group_lines():
+    assert f.getent_entries(GETENT, "passwd") == {
+        "alice": ["x", "2001", "2001", "Alice (lab)", "/home/alice", "/bin/bash"],
+        "bob": ["x", "2002", "2002", "", "/home/bob", "/bin/bash"],
+    }
+    assert f.getent_entries(GETENT, "group") == {"alice": ["x", "2001", ""], "tools.web": ["x", "50001", "alice,bob"]}
+    assert f.getent_entries([], "passwd") == {}
+
+
+def test_getent_entries_rejects_other_databases():
+    with pytest.raises(AnsibleFilterError, match="'passwd' or 'group'"):
+        f.getent_entries(GETENT, "shadow")

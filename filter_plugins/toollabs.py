@@ -155,6 +155,13 @@ def authorized_key_files(people: list, directory: str) -> list:
     return files
 
 
+def people_with_state(people: list, state: str) -> list:
+    """The entries of `people` whose state ('present' unless set) is `state`."""
+    if state not in ("present", "absent"):
+        raise AnsibleFilterError(f"people_with_state: state must be 'present' or 'absent', not '{state}'")
+    return [p for p in people or [] if (p.get("state") or "present") == state]
+
+
 def getent_entries(lines: list, database: str) -> dict:
     """Entries of one database from mixed `getent passwd` / `getent group` output.
 
@@ -183,4 +190,5 @@ class FilterModule:
             "toollabs_lab_volume": toollabs_lab_volume,
             "authorized_key_files": authorized_key_files,
             "getent_entries": getent_entries,
+            "people_with_state": people_with_state,
         }

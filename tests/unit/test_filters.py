@@ -168,3 +168,12 @@ def test_getent_entries_splits_passwd_and_group_lines():
 def test_getent_entries_rejects_other_databases():
     with pytest.raises(AnsibleFilterError, match="'passwd' or 'group'"):
         f.getent_entries(GETENT, "shadow")
+
+
+def test_people_with_state():
+    people = [{"name": "a"}, {"name": "b", "state": "absent"}, {"name": "c", "state": "present"}]
+    assert [p["name"] for p in f.people_with_state(people, "present")] == ["a", "c"]
+    assert [p["name"] for p in f.people_with_state(people, "absent")] == ["b"]
+    assert f.people_with_state(None, "present") == []
+    with pytest.raises(AnsibleFilterError, match="'present' or 'absent'"):
+        f.people_with_state(people, "gone")

@@ -1,0 +1,1 @@
+"""User commands of the Tool Labs cluster."""

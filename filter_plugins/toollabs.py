@@ -179,6 +179,41 @@ def getent_entries(lines: list, database: str) -> dict:
     return entries
 
 
+def toollabs_commands_files(sources: list, contents: list, pkgdir: str, commands: list, python: str,
+                            bindir: str) -> list:
+    """toollabs_files entries that install the user commands' package.
+
+    `sources` are the package's module paths on the controller and `contents`
+    their texts (same order); each goes to `pkgdir`/<basename>, root-owned 0644.
+    Each command gets an executable wrapper in `bindir` that runs
+    toollabs.<command>.main with `python -I` (no user site, no PYTHON* variables).
+    """
+    if len(sources) != len(contents):
+        raise AnsibleFilterError("toollabs_commands_files: sources and contents differ in length")
+    if not sources:
+        raise AnsibleFilterError("toollabs_commands_files: no package modules found (is commands/src/toollabs there?)")
+    files = [
+        {"path": f"{pkgdir.rstrip('/')}/{src.rsplit('/', 1)[-1]}", "content": text, "mode": "0644"}
+        for src, text in zip(sources, contents)
+    ]
+    modules = {src.rsplit("/", 1)[-1][:-3] for src in sources}
+    for command in commands:
+        if command not in modules:
+            raise AnsibleFilterError(f"toollabs_commands_files: no module toollabs/{command}.py for command '{command}'")
+        files.append({
+            "path": f"{bindir.rstrip('/')}/{command}",
+            "mode": "0755",
+            "content": (
+                f"#!{python} -I\n"
+                "# Managed by Ansible (role toollabs_commands).\n"
+                "import sys\n"
+                f"from toollabs.{command} import main\n"
+                "sys.exit(main())\n"
+            ),
+        })
+    return files
+
+
 class FilterModule:
     """Tool Labs filters."""
 
@@ -191,4 +226,5 @@ class FilterModule:
             "authorized_key_files": authorized_key_files,
             "getent_entries": getent_entries,
             "people_with_state": people_with_state,
+            "toollabs_commands_files": toollabs_commands_files,
         }

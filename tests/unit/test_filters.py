@@ -177,3 +177,30 @@ def test_people_with_state():
     assert f.people_with_state(None, "present") == []
     with pytest.raises(AnsibleFilterError, match="'present' or 'absent'"):
         f.people_with_state(people, "gone")
+
+
+def test_toollabs_commands_files():
+    files = f.toollabs_commands_files(
+        ["/repo/commands/src/toollabs/__init__.py", "/repo/commands/src/toollabs/take.py"],
+        ["", "def main(): ..."], "/usr/local/lib/python3.11/dist-packages/toollabs/", ["take"], "/usr/bin/python3",
+        "/usr/local/bin",
+    )
+    assert files[0] == {"path": "/usr/local/lib/python3.11/dist-packages/toollabs/__init__.py", "content": "",
+                        "mode": "0644"}
+    assert files[1]["path"].endswith("/toollabs/take.py")
+    assert files[2]["path"] == "/usr/local/bin/take" and files[2]["mode"] == "0755"
+    assert files[2]["content"].startswith("#!/usr/bin/python3 -I\n")
+    assert "from toollabs.take import main" in files[2]["content"]
+
+
+@pytest.mark.parametrize(
+    "sources,contents,commands,message",
+    [
+        (["/x/take.py"], [], ["take"], "differ in length"),
+        ([], [], [], "no package modules"),
+        (["/x/take.py"], ["x"], ["jsub"], "no module toollabs/jsub.py"),
+    ],
+)
+def test_toollabs_commands_files_rejects(sources, contents, commands, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        f.toollabs_commands_files(sources, contents, "/p", commands, "/usr/bin/python3", "/usr/local/bin")

@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help lab lab-down lab-destroy lab-status test lint unit cluster bench venv clean
+.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench venv clean
 
 help:
 	@echo "make lab          stand up the whole cluster as containers on this machine (root)"
@@ -23,13 +23,18 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
-lab: venv
+# Checked before anything else, so that a non-root user learns what is needed
+# instead of meeting a permission error half-way.
+require-root:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make: this target must run as root: it installs Debian's Docker engine and debootstrap, starts dockerd and builds the lab's base image. Run: sudo make $(MAKECMDGOALS)" >&2; exit 1; }
+
+lab: require-root venv
 	lab/up
 
-lab-down:
+lab-down: require-root
 	lab/down
 
-lab-destroy:
+lab-destroy: require-root
 	lab/destroy
 
 lab-status: venv
@@ -47,7 +52,7 @@ unit: venv
 cluster: venv
 	tests/run-all cluster
 
-bench: venv
+bench: require-root venv
 	bench/converge
 
 clean:

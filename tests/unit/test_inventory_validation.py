@@ -114,12 +114,17 @@ def test_bad_inventories_fail_with_a_message_naming_the_fix(tmp_path, hosts, all
         assert text in output, f"{text!r} not in the output:\n{output}"
 
 
-def test_make_lab_as_a_non_root_user_says_what_is_needed():
+@pytest.mark.parametrize(
+    "command",
+    [["make", "-C", str(ROOT), "lab"], [str(ROOT / "lab" / "up")]],
+    ids=["make-lab", "lab-up"],
+)
+def test_make_lab_as_a_non_root_user_says_what_is_needed(command):
     if os.getuid() != 0:
         pytest.skip("needs root to switch to an unprivileged user")
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(ROOT / "lab" / "up")],
-        capture_output=True, text=True, timeout=60,
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
     )
-    assert result.returncode == 1
+    assert result.returncode != 0
     assert "must run as root" in result.stderr and "sudo make lab" in result.stderr

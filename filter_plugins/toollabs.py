@@ -162,6 +162,20 @@ def people_with_state(people: list, state: str) -> list:
     return [p for p in people or [] if (p.get("state") or "present") == state]
 
 
+def missing_packages(packages: list, installed: object) -> list:
+    """The packages of `packages` that `installed` does not list.
+
+    `installed` is site.yml's registered `toollabs_installed_packages` (its
+    stdout_lines name the installed packages). If it is undefined or not such a
+    result, every package counts as missing, so apt runs: the safe side.
+    """
+    try:
+        names = set(installed["stdout_lines"])  # type: ignore[index]
+    except (KeyError, TypeError):
+        return list(packages)
+    return [p for p in packages if p not in names]
+
+
 def getent_entries(lines: list, database: str) -> dict:
     """Entries of one database from mixed `getent passwd` / `getent group` output.
 
@@ -225,6 +239,7 @@ class FilterModule:
             "toollabs_lab_volume": toollabs_lab_volume,
             "authorized_key_files": authorized_key_files,
             "getent_entries": getent_entries,
+            "missing_packages": missing_packages,
             "people_with_state": people_with_state,
             "toollabs_commands_files": toollabs_commands_files,
         }

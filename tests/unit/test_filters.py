@@ -204,3 +204,16 @@ def test_toollabs_commands_files():
 def test_toollabs_commands_files_rejects(sources, contents, commands, message):
     with pytest.raises(AnsibleFilterError, match=message):
         f.toollabs_commands_files(sources, contents, "/p", commands, "/usr/bin/python3", "/usr/local/bin")
+
+
+@pytest.mark.parametrize(
+    "installed,missing",
+    [
+        ({"stdout_lines": ["git", "curl"]}, ["tmux"]),
+        ({"stdout_lines": ["git", "curl", "tmux"]}, []),
+        (None, ["git", "tmux"]),
+        ({"skipped": True}, ["git", "tmux"]),
+    ],
+)
+def test_missing_packages(installed, missing):
+    assert f.missing_packages(["git", "tmux"], installed) == missing

@@ -19,6 +19,7 @@ The exit status is 0 only if every argument was taken completely.
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import stat
@@ -88,7 +89,7 @@ def take(path: str, uid: int, gids: Iterable[int]) -> list[str]:
         try:
             fd = os.open(base, _OPEN_FLAGS, dir_fd=dir_fd)
         except OSError as exc:
-            if exc.errno in (40, 20) and os.path.islink(path):  # ELOOP/ENOTDIR on a link
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
                 return [f"take: {path}: is a symbolic link; take does not follow links"]
             return [f"take: {path}: {exc.strerror}"]
         try:
@@ -117,7 +118,9 @@ def helper_main(argv: Sequence[str], environ: dict[str, str] | None = None) -> i
     user = pwd.getpwuid(uid)
     gids = os.getgrouplist(user.pw_name, user.pw_gid)
     failed = False
-    paths = list(argv[1:] if argv[:1] == ["--"] or argv[:1] == ("--",) else argv)
+    paths = list(argv)
+    if paths[:1] == ["--"]:
+        paths = paths[1:]
     for path in paths:
         for message in take(path, uid, gids):
             print(message, file=sys.stderr)

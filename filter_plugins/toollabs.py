@@ -8,10 +8,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import ipaddress
 import struct
+from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
+
+
+def _load_accounts_rules():
+    """module_utils/toollabs_ldap.py, the one place where tool names are defined.
+
+    Modules get it through Ansible's module_utils mechanism; a controller plugin
+    cannot, so it is loaded from its path beside this directory.
+    """
+    path = Path(__file__).resolve().parent.parent / "module_utils" / "toollabs_ldap.py"
+    spec = importlib.util.spec_from_file_location("toollabs_ldap_rules", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_accounts = _load_accounts_rules()
 
 # Key types that OpenSSH 9 (Debian 12) accepts in authorized_keys.
 SSH_KEY_TYPES = frozenset(
@@ -134,27 +152,6 @@ def toollabs_lab_volume(export: dict, prefix: str, is_server: bool) -> str:
     return spec
 
 
-def authorized_key_files(people: list, directory: str) -> list:
-    """toollabs_files entries for each person's authorized-keys file.
-
-    A present person gets `<directory>/<name>` with one key per line (root-owned,
-    0644); a person with state 'absent' gets the file removed.
-    """
-    files = []
-    for person in people:
-        try:
-            name = person["name"]
-        except (KeyError, TypeError):
-            raise AnsibleFilterError(f"people: entry {person!r} has no 'name'")
-        path = f"{directory.rstrip('/')}/{name}"
-        if person.get("state", "present") == "absent":
-            files.append({"path": path, "state": "absent"})
-            continue
-        keys = [str(k).strip() for k in person.get("ssh_keys") or []]
-        files.append({"path": path, "content": "".join(k + "\n" for k in keys), "mode": "0644"})
-    return files
-
-
 def people_with_state(people: list, state: str) -> list:
     """The entries of `people` whose state ('present' unless set) is `state`."""
     if state not in ("present", "absent"):
@@ -174,23 +171,6 @@ def missing_packages(packages: list, installed: object) -> list:
     except (KeyError, TypeError):
         return list(packages)
     return [p for p in packages if p not in names]
-
-
-def getent_entries(lines: list, database: str) -> dict:
-    """Entries of one database from mixed `getent passwd` / `getent group` output.
-
-    passwd lines have 7 fields and group lines 4, so both can come from one
-    command. Returns {name: [fields after the name]}, as the getent module does.
-    """
-    width = {"passwd": 7, "group": 4}.get(database)
-    if width is None:
-        raise AnsibleFilterError(f"getent_entries: database must be 'passwd' or 'group', not '{database}'")
-    entries = {}
-    for line in lines:
-        fields = line.split(":")
-        if len(fields) == width:
-            entries[fields[0]] = fields[1:]
-    return entries
 
 
 def toollabs_commands_files(sources: list, contents: list, pkgdir: str, commands: list, python: str,
@@ -228,6 +208,36 @@ def toollabs_commands_files(sources: list, contents: list, pkgdir: str, commands
     return files
 
 
+def _tool_filter(function):
+    def wrapper(value):
+        try:
+            return function(value)
+        except _accounts.AccountError as exc:
+            raise AnsibleFilterError(str(exc)) from exc
+
+    wrapper.__doc__ = function.__doc__
+    return wrapper
+
+
+def tool_db_user(uid: object) -> str:
+    """The database user of the tool with this uid: s<uid> (tools-db, replicas)."""
+    try:
+        number = int(uid)
+    except (TypeError, ValueError):
+        raise AnsibleFilterError(f"tool_db_user: '{uid}' is not a uid")
+    if number < _accounts.FIRST_TOOL_UID:
+        raise AnsibleFilterError(f"tool_db_user: uid {number} is not a tool's (tools start at {_accounts.FIRST_TOOL_UID})")
+    return _accounts.tool_db_user(number)
+
+
+def tool_list(value: object) -> list:
+    """Names from a comma-separated string (-e maintainers=alice,bob) or a list."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
 class FilterModule:
     """Tool Labs filters."""
 
@@ -237,9 +247,11 @@ class FilterModule:
             "ipv4_in_network": ipv4_in_network,
             "hosts_entries": hosts_entries,
             "toollabs_lab_volume": toollabs_lab_volume,
-            "authorized_key_files": authorized_key_files,
-            "getent_entries": getent_entries,
             "missing_packages": missing_packages,
             "people_with_state": people_with_state,
             "toollabs_commands_files": toollabs_commands_files,
+            "tool_name": _tool_filter(_accounts.tool_name),
+            "tool_user": _tool_filter(_accounts.tool_user),
+            "tool_db_user": tool_db_user,
+            "tool_list": tool_list,
         }

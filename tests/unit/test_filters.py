@@ -130,46 +130,6 @@ def test_lab_volume_rejects_bad_exports(export):
         f.toollabs_lab_volume(export, "lab", False)
 
 
-def test_authorized_key_files():
-    people = [
-        {"name": "alice", "ssh_keys": [ED25519 + "\n", "ssh-ed25519 AAAB other"]},
-        {"name": "bob", "ssh_keys": [], "state": "present"},
-        {"name": "carol", "state": "absent"},
-    ]
-    assert f.authorized_key_files(people, "/etc/ssh/authorized_keys/") == [
-        {"path": "/etc/ssh/authorized_keys/alice", "content": ED25519 + "\nssh-ed25519 AAAB other\n", "mode": "0644"},
-        {"path": "/etc/ssh/authorized_keys/bob", "content": "", "mode": "0644"},
-        {"path": "/etc/ssh/authorized_keys/carol", "state": "absent"},
-    ]
-
-
-def test_authorized_key_files_needs_names():
-    with pytest.raises(AnsibleFilterError, match="has no 'name'"):
-        f.authorized_key_files([{"ssh_keys": []}], "/etc/ssh/authorized_keys")
-
-
-GETENT = [
-    "alice:x:2001:2001:Alice (lab):/home/alice:/bin/bash",
-    "bob:x:2002:2002::/home/bob:/bin/bash",
-    "alice:x:2001:",
-    "tools.web:x:50001:alice,bob",
-]
-
-
-def test_getent_entries_splits_passwd_and_group_lines():
-    assert f.getent_entries(GETENT, "passwd") == {
-        "alice": ["x", "2001", "2001", "Alice (lab)", "/home/alice", "/bin/bash"],
-        "bob": ["x", "2002", "2002", "", "/home/bob", "/bin/bash"],
-    }
-    assert f.getent_entries(GETENT, "group") == {"alice": ["x", "2001", ""], "tools.web": ["x", "50001", "alice,bob"]}
-    assert f.getent_entries([], "passwd") == {}
-
-
-def test_getent_entries_rejects_other_databases():
-    with pytest.raises(AnsibleFilterError, match="'passwd' or 'group'"):
-        f.getent_entries(GETENT, "shadow")
-
-
 def test_people_with_state():
     people = [{"name": "a"}, {"name": "b", "state": "absent"}, {"name": "c", "state": "present"}]
     assert [p["name"] for p in f.people_with_state(people, "present")] == ["a", "c"]
@@ -217,3 +177,35 @@ def test_toollabs_commands_files_rejects(sources, contents, commands, message):
 )
 def test_missing_packages(installed, missing):
     assert f.missing_packages(["git", "tmux"], installed) == missing
+
+
+@pytest.mark.parametrize("name,bare", [("web", "web"), ("tools.web", "web"), ("a_b-1", "a_b-1")])
+def test_tool_names(name, bare):
+    filters = f.FilterModule().filters()
+    assert filters["tool_name"](name) == bare
+    assert filters["tool_user"](name) == "tools." + bare
+
+
+@pytest.mark.parametrize(
+    "name,message",
+    [("tools.tools.web", "prefix twice"), ("Web", "not a valid tool name"), ("1web", "not a valid tool name"),
+     ("a" * 33, "not a valid tool name"), ("", "needs a name")],
+)
+def test_tool_names_rejected(name, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        f.FilterModule().filters()["tool_user"](name)
+
+
+def test_tool_db_user():
+    assert f.tool_db_user(50003) == "s50003"
+    assert f.tool_db_user("50010") == "s50010"
+    with pytest.raises(AnsibleFilterError, match="not a tool's"):
+        f.tool_db_user(2001)
+    with pytest.raises(AnsibleFilterError, match="not a uid"):
+        f.tool_db_user("x")
+
+
+def test_tool_list():
+    assert f.tool_list("alice, bob,,") == ["alice", "bob"]
+    assert f.tool_list(["alice"]) == ["alice"]
+    assert f.tool_list(None) == []

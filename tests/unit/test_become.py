@@ -72,3 +72,33 @@ def test_no_such_tool_without_a_home(accounts):
 def test_usage_without_arguments(capsys):
     assert become.main([]) == 1
     assert "usage: become TOOL" in capsys.readouterr().err
+
+
+def test_wait_for_sudo_rule_returns_at_once_when_allowed():
+    calls = []
+    assert become.wait_for_sudo_rule("tools.x", probe=lambda u: calls.append(u) or True, sleep=lambda s: None)
+    assert calls == ["tools.x"]
+
+
+def test_wait_for_sudo_rule_waits_for_a_new_rule(capsys):
+    answers = iter([False, False, True])
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    assert become.wait_for_sudo_rule("tools.x", timeout=5, probe=lambda u: next(answers), sleep=sleep,
+                                      clock=lambda: now[0])
+    assert now[0] == 1.0
+    assert "waiting a few seconds" in capsys.readouterr().err
+
+
+def test_wait_for_sudo_rule_gives_up():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    assert not become.wait_for_sudo_rule("tools.x", timeout=2, probe=lambda u: False, sleep=sleep,
+                                          clock=lambda: now[0])
+    assert now[0] == 2.0

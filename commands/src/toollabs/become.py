@@ -11,7 +11,9 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from toollabs.names import InvalidToolName, tool_home, tool_name, tool_user
@@ -41,6 +43,33 @@ def check(name: str, groups: Sequence[int], isdir: Callable[[str], bool] = os.pa
     return 0, user
 
 
+# A tool created a moment ago is known at once (its group and home), but each
+# host's sssd learns new sudo rules every few seconds (directory_client role):
+# wait that long rather than fail with sudo's "a password is required".
+SUDO_RULE_WAIT = 10.0
+
+
+def wait_for_sudo_rule(user: str, timeout: float = SUDO_RULE_WAIT,
+                       probe: Callable[[str], bool] | None = None,
+                       sleep: Callable[[float], None] = time.sleep,
+                       clock: Callable[[], float] = time.monotonic) -> bool:
+    """Whether sudo lets the caller act as `user`, waiting up to `timeout` seconds for the rule."""
+    if probe is None:
+        def probe(name: str) -> bool:
+            return subprocess.run(["sudo", "-n", "-u", name, "true"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    deadline = clock() + timeout
+    told = False
+    while not probe(user):
+        if clock() >= deadline:
+            return False
+        if not told:
+            print(f"become: {user} is new here; waiting a few seconds for its sudo rule...", file=sys.stderr)
+            told = True
+        sleep(0.5)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -50,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code:
         print(result, file=sys.stderr)
         return code
+    wait_for_sudo_rule(result)  # if it never comes, sudo below says why
     os.execvp("sudo", ["sudo", "-niu", result, *args[1:]])
     return 127  # not reached
 

@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench venv clean
+.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench bench-accounts venv clean
 
 help:
 	@echo "make lab          stand up the whole cluster as containers on this machine (root)"
@@ -14,6 +14,7 @@ help:
 	@echo "make lab-destroy  remove the lab's containers, network and data volumes"
 	@echo "make test         lint, unit tests and cluster tests (molecule), timed"
 	@echo "make bench        bench/converge: image, containers, cold and warm converge"
+	@echo "make bench-accounts  bench/accounts: 200 tools, re-run, visibility (on the running lab)"
 
 # The venv is rebuilt when the pinned requirements change.
 venv: $(VENV)/.installed
@@ -54,6 +55,9 @@ cluster: venv
 
 bench: require-root venv
 	bench/converge
+
+bench-accounts: require-root venv
+	bench/accounts
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -23,11 +23,15 @@ def inventory(tmp_path: Path, hosts=None, all_vars=None) -> Path:
     hosts = hosts or {
         "bastions": {"bastion-1": {"ip_address": "192.0.2.10"}},
         "nfs": {"nfs-1": {"ip_address": "192.0.2.80"}},
+        "ldap": {"ldap-1": {"ip_address": "192.0.2.90"}},
     }
     data = {"all": {"children": {group: {"hosts": members} for group, members in hosts.items()}}}
     variables = {
         "people": [{"name": "alice", "uid": 2001, "ssh_keys": [KEY]}],
         "shared_storage_allowed_network": "192.0.2.0/24",
+        "toollabs_ldap_suffix": "dc=toollabs",
+        "toollabs_ldap_admin_password": "not-a-real-password-1",
+        "toollabs_ldap_reader_password": "not-a-real-password-2",
     }
     variables.update(all_vars or {})
     for key in [k for k, v in variables.items() if v is None]:
@@ -78,6 +82,14 @@ def test_a_good_inventory_passes(tmp_path):
                      id="missing-people"),
         pytest.param(None, {"shared_storage_allowed_network": None},
                      ["required variable 'shared_storage_allowed_network' is not set"], id="missing-network"),
+        pytest.param(None, {"toollabs_ldap_suffix": None},
+                     ["required variable 'toollabs_ldap_suffix' is not set"], id="missing-ldap-suffix"),
+        pytest.param(
+            {"bastions": {"bastion-1": {"ip_address": "192.0.2.10"}}, "nfs": {"nfs-1": {"ip_address": "192.0.2.80"}}},
+            None,
+            ["exactly one host in group 'ldap'", "it has 0"],
+            id="no-directory-host",
+        ),
         pytest.param(None, {"shared_storage_allowed_network": "192.0.2.0"},
                      ["shared_storage_allowed_network", "CIDR", "it is '192.0.2.0'"], id="network-not-cidr"),
         pytest.param(

@@ -40,7 +40,9 @@ def test_names_resolve(host, name, expected):
         ("kbdinteractiveauthentication", "no"),
         ("pubkeyauthentication", "yes"),
         ("permitemptypasswords", "no"),
-        ("authorizedkeysfile", "/etc/ssh/authorized_keys/%u"),
+        ("authorizedkeysfile", "none"),
+        ("authorizedkeyscommand", "/usr/bin/sss_ssh_authorizedkeys %u"),
+        ("authorizedkeyscommanduser", "nobody"),
     ],
 )
 def test_sshd_is_hardened(host, option, value):
@@ -67,9 +69,9 @@ def test_people_have_the_same_uid_everywhere(host, name, uid):
     assert user.uid == uid
     assert user.gid == uid
     assert user.home == f"/home/{name}"
-    keys = host.file(f"/etc/ssh/authorized_keys/{name}")
-    assert keys.user == "root" and keys.mode == 0o644
-    assert keys.content_string.startswith("ssh-ed25519 ")
+    # From the directory through sssd, not from /etc/passwd.
+    assert host.run(f"grep -q '^{name}:' /etc/passwd").rc == 1
+    assert host.check_output(f"sss_ssh_authorizedkeys {name}").startswith("ssh-ed25519 ")
 
 
 def test_only_operators_get_sudo(host):

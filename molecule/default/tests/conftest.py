@@ -80,6 +80,11 @@ def make_tool():
                                                         "description": description}))
         assert result.returncode == 0, result.stdout[-3000:]
         made.append(name)
+        # Group membership is read at login, and sssd may answer a login from its
+        # cache for a few seconds after the change: wait until each maintainer's
+        # fresh login has the tool's group, as a person would log in again.
+        for person in maintainers.split(","):
+            wait_for(lambda: f"tools.{name}" in ssh_as(person, "id -Gn").stdout.split(), timeout=15, interval=0.5)
         return name
 
     yield make

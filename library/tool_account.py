@@ -400,6 +400,21 @@ def _delete_entries(conn, dns):
             pass
 
 
+def _exit_unprepared(module, reason):
+    """Check mode on a host that a full run would first set up: every tool present would be made."""
+    tools = {}
+    for item in module.params["tools"]:
+        try:
+            name = tool_name(item["name"])
+        except AccountError as exc:
+            module.fail_json(msg=f"Nothing was changed: {exc}")
+        tools[name] = {"user": TOOL_PREFIX + name, "home": os.path.join(module.params["home_root"], name),
+                       "maintainers": sorted(set(item["maintainers"] or [])), "state": item["state"]}
+    created = [name for name, tool in tools.items() if tool["state"] == "present"]
+    module.warn(f"Check mode: {reason}, as on a host that is not set up; every listed tool would be created.")
+    module.exit_json(changed=bool(created), created=created, updated=[], removed=[], archives=[], tools=tools)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -431,15 +446,23 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not HAS_LDAP:
-        module.fail_json(msg=missing_required_lib("python3-ldap (Debian package)"), exception=LDAP_IMPORT_ERROR)
     params = module.params
+    if not HAS_LDAP:
+        if module.check_mode:
+            _exit_unprepared(module, "python3-ldap is not installed yet")
+        module.fail_json(msg=missing_required_lib("python3-ldap (Debian package)"), exception=LDAP_IMPORT_ERROR)
     if not os.path.isdir(params["home_root"]):
+        if module.check_mode:
+            _exit_unprepared(module, f"{params['home_root']} does not exist yet")
         module.fail_json(msg=f"{params['home_root']} does not exist here: run tool_account on the storage server")
 
     try:
         conn = connect(params["uri"], params["bind_dn"], params["bind_password"], params["ca_file"])
         directory = Directory(conn, params["suffix"])
+    except ldap.SERVER_DOWN as exc:
+        if module.check_mode:
+            _exit_unprepared(module, f"the directory at {params['uri']} does not answer yet ({exc})")
+        module.fail_json(msg=f"Cannot reach the directory at {params['uri']}: {exc}")
     except ldap.LDAPError as exc:
         module.fail_json(msg=f"Cannot read the directory at {params['uri']}: {exc}")
 

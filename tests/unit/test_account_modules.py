@@ -322,3 +322,15 @@ def test_names_agree_with_the_commands_package():
         except utils.AccountError:
             got = None
         assert got == expected, name
+
+
+def test_check_mode_on_a_host_not_set_up_yet_predicts_creation(tmp_path, monkeypatch):
+    def down(uri):
+        raise fake_ldap.SERVER_DOWN({"desc": "Can't contact LDAP server"})
+
+    monkeypatch.setattr(fake_ldap, "initialize", down)
+    items = [{"name": "web", "maintainers": ["alice"]}]
+    checked = tools(tmp_path, items, check=True)
+    assert not checked["failed"] and checked["changed"] and checked["created"] == ["web"]
+    real = tools(tmp_path, items)
+    assert real["failed"] and "Cannot reach the directory" in real["msg"]

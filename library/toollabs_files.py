@@ -117,6 +117,10 @@ def _resolve_id(value, lookup, kind, module):
     try:
         return lookup(value)[2]
     except KeyError:
+        if module.check_mode:
+            # An earlier task of the same run (a package) would create it.
+            module.warn(f"{kind} '{value}' does not exist yet; in a real run it must exist by then")
+            return -1
         module.fail_json(msg=f"{kind} '{value}' does not exist on this host; create it first")
 
 

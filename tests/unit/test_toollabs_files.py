@@ -151,3 +151,10 @@ def test_bad_input_fails_with_a_clear_message(tmp_path, files, message):
     assert result["failed"]
     assert message in result["msg"]
     assert list(tmp_path.iterdir()) == [], "nothing may be written on bad input"
+
+
+def test_check_mode_tolerates_an_owner_that_an_earlier_task_would_create(tmp_path):
+    target = tmp_path / "server.key"
+    result = run([{"path": str(target), "content": "k", "group": "no-such-group-yet", "mode": "0640"}], check=True)
+    assert not result["failed"] and result["changed_paths"] == [str(target)]
+    assert not target.exists()

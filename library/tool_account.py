@@ -456,6 +456,11 @@ def main():
             _exit_unprepared(module, f"{params['home_root']} does not exist yet")
         module.fail_json(msg=f"{params['home_root']} does not exist here: run tool_account on the storage server")
 
+    if params["ca_file"] and not os.path.isfile(params["ca_file"]):
+        if module.check_mode:
+            _exit_unprepared(module, f"the CA certificate {params['ca_file']} is not there yet")
+        module.fail_json(msg=f"The CA certificate {params['ca_file']} is missing: converge site.yml first "
+                             "(role directory_client writes it)")
     try:
         conn = connect(params["uri"], params["bind_dn"], params["bind_password"], params["ca_file"])
         directory = Directory(conn, params["suffix"])

@@ -334,3 +334,13 @@ def test_check_mode_on_a_host_not_set_up_yet_predicts_creation(tmp_path, monkeyp
     assert not checked["failed"] and checked["changed"] and checked["created"] == ["web"]
     real = tools(tmp_path, items)
     assert real["failed"] and "Cannot reach the directory" in real["msg"]
+
+
+def test_a_missing_ca_certificate_is_named(tmp_path):
+    seed()
+    items = [{"name": "web", "maintainers": ["alice"]}]
+    missing = str(tmp_path / "no-ca.crt")
+    checked = tools(tmp_path, items, check=True, ca_file=missing)
+    assert not checked["failed"] and checked["created"] == ["web"]
+    real = tools(tmp_path, items, ca_file=missing)
+    assert real["failed"] and f"The CA certificate {missing} is missing" in real["msg"]

@@ -90,6 +90,13 @@ def test_a_good_inventory_passes(tmp_path):
             ["exactly one host in group 'ldap'", "it has 0"],
             id="no-directory-host",
         ),
+        pytest.param(
+            {"bastions": {"bastion-1": {"ip_address": "192.0.2.10"}}, "nfs": {"nfs-1": {"ip_address": "192.0.2.80"}},
+             "ldap": {"ldap-1": {"ip_address": "192.0.2.90"}}, "grid_exec": {"exec-1": {"ip_address": "192.0.2.21"}}},
+            None,
+            ["0 host(s) in group 'grid_masters'", "it needs exactly one"],
+            id="exec-hosts-without-master",
+        ),
         pytest.param(None, {"shared_storage_allowed_network": "192.0.2.0"},
                      ["shared_storage_allowed_network", "CIDR", "it is '192.0.2.0'"], id="network-not-cidr"),
         pytest.param(

@@ -33,3 +33,46 @@ def test_a_tool_job_from_the_bastion_runs_on_the_exec_node(host, make_tool):
     output = cluster_host("tlm-exec").file(f"/data/project/{name}/where.out")
     wait_for(lambda: output.exists and len(output.content_string.split()) == 2, timeout=30)
     assert output.content_string.split() == ["tlm-exec", f"tools.{name}"]
+
+
+def test_jsub_runs_a_job_and_appends_to_its_output(make_tool):
+    name = make_tool(maintainers="alice")
+    home = f"/data/project/{name}"
+    for _ in range(2):
+        submitted = ssh_as("alice", f"become {name} jsub -mem 100m -N hello /bin/echo hello from the grid")
+        assert submitted.returncode == 0, submitted.stderr
+        assert 'Your job' in submitted.stdout and '("hello") has been submitted' in submitted.stdout
+    out = cluster_host("tlm-exec").file(f"{home}/hello.out")
+    wait_for(lambda: out.content_string.count("hello from the grid") == 2, timeout=30)
+    assert out.user == f"tools.{name}" and out.mode & 0o007 == 0
+    assert cluster_host("tlm-exec").file(f"{home}/hello.err").exists
+
+
+def test_bad_jsub_input_submits_nothing(make_tool):
+    name = make_tool(maintainers="alice")
+    bad_memory = ssh_as("alice", f"become {name} jsub -mem 12x /bin/true")
+    assert bad_memory.returncode == 1 and "invalid memory value '12x'" in bad_memory.stderr
+    not_executable = ssh_as("alice", f"become {name} bash -c 'echo x > ~/notes.txt; jsub ~/notes.txt'")
+    assert not_executable.returncode == 1 and "is not executable" in not_executable.stderr
+    unknown = ssh_as("alice", f"become {name} jsub -frobnicate /bin/true")
+    assert unknown.returncode == 1 and "unknown option -frobnicate" in unknown.stderr
+    assert "true" not in ssh_as("alice", f"become {name} qstat").stdout
+
+
+def test_a_continuous_job_is_restarted_once_refuses_and_jstop_ends_it(make_tool):
+    name = make_tool(maintainers="alice")
+    home = f"/data/project/{name}"
+    made = ssh_as("alice", f"become {name} bash -c 'printf \"#!/bin/sh\\necho run\\nsleep 2\\nexit 3\\n\" > ~/bot.sh; "
+                           "chmod +x ~/bot.sh; jstart -mem 100m ~/bot.sh'")
+    assert made.returncode == 0, made.stderr
+    err = cluster_host("tlm-exec").file(f"{home}/bot.err")
+    wait_for(lambda: err.exists and "exited with code 3. Respawning..." in err.content_string, timeout=40)
+    again = ssh_as("alice", f"become {name} jstart -mem 100m {home}/bot.sh")
+    assert again.returncode == 1 and "there is a job named 'bot' already active" in again.stderr
+    state = ssh_as("alice", f"become {name} job bot")
+    assert state.returncode == 1 and state.stdout.strip().isdigit()
+    stopped = ssh_as("alice", f"become {name} jstop bot")
+    assert stopped.returncode == 0, stopped.stderr
+    wait_for(lambda: ssh_as("alice", f"become {name} job bot").returncode == 0, timeout=30)
+    gone = ssh_as("alice", f"become {name} jstop bot")
+    assert gone.returncode == 1 and "No job 'bot' is currently queued or running" in gone.stderr

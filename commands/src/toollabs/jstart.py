@@ -1,0 +1,5 @@
+"""jstart: see toollabs.jobs and BEHAVIOR.md."""
+
+from toollabs.jobs import jstart_main as main
+
+__all__ = ["main"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import cluster_host, ssh_as, wait_for
+from conftest import cluster_host, playbook, ssh_as, wait_for
 
 testinfra_hosts = ["tlm-nfs"]
 
@@ -76,3 +76,42 @@ def test_a_continuous_job_is_restarted_once_refuses_and_jstop_ends_it(make_tool)
     wait_for(lambda: ssh_as("alice", f"become {name} job bot").returncode == 0, timeout=30)
     gone = ssh_as("alice", f"become {name} jstop bot")
     assert gone.returncode == 1 and "No job 'bot' is currently queued or running" in gone.stderr
+
+
+def test_depool_reschedules_continuous_jobs_deletes_the_rest_and_repool_runs_a_test_job(host, make_tool):
+    name = make_tool(maintainers="alice")
+    submitted = ssh_as("alice", f"become {name} bash -c 'jstart -quiet -mem 100m -N keeper /bin/sleep 600; "
+                                "jsub -quiet -mem 100m -N oneoff /bin/sleep 600'")
+    assert submitted.returncode == 0, submitted.stderr
+
+    def both_running():
+        listing = ssh_as("alice", f"become {name} qstat").stdout
+        return all(any(job in line and " r " in line for line in listing.splitlines()) for job in ("keeper", "oneoff"))
+
+    wait_for(both_running, timeout=30)
+    depooled = playbook("depool.yml", "-e", "node=tlm-exec")
+    assert depooled.returncode == 0, depooled.stdout[-2000:]
+    assert "rescheduled jobs:" in depooled.stdout and "deleted jobs:" in depooled.stdout
+    states = qconf_states(host)
+    assert states and all("d" in state for state in states.values()), states
+    listing = ssh_as("alice", f"become {name} qstat").stdout
+    assert "oneoff" not in listing and "keeper" in listing
+    assert "changed=0" in playbook("depool.yml", "-e", "node=tlm-exec").stdout
+
+    repooled = playbook("repool.yml", "-e", "node=tlm-exec")
+    assert repooled.returncode == 0, repooled.stdout[-2000:]
+    assert "test job" in repooled.stdout and "ran on it" in repooled.stdout
+    assert not any("d" in state for state in qconf_states(host).values())
+    wait_for(lambda: ssh_as("alice", f"become {name} job keeper").returncode == 1, timeout=30)
+    ssh_as("alice", f"become {name} jstop keeper")
+
+
+def qconf_states(host) -> dict:
+    """{queue instance: state letters} of tlm-exec's queue instances."""
+    lines = host.check_output(". /etc/profile.d/gridengine.sh && qstat -f -q '*@tlm-exec'").splitlines()
+    return {line.split()[0]: (line.split()[5] if len(line.split()) > 5 else "") for line in lines if "@tlm-exec" in line}
+
+
+def test_depool_refuses_an_unknown_node():
+    result = playbook("depool.yml", "-e", "node=no-such-node")
+    assert result.returncode != 0 and "Say which exec node" in result.stdout

@@ -1,0 +1,189 @@
+#!/usr/bin/python
+"""Take an execution host out of the grid (depool) or put it back (repool)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: gridengine_node
+short_description: Drain (depool) or enable (repool) a Grid Engine execution host
+description:
+  - V(drained) disables every queue instance on the host so that nothing new
+    starts there, reschedules its rerunnable jobs (continuous bots, web servers)
+    onto other hosts, deletes the jobs that cannot be rerun, and waits until no
+    job is left on it.
+  - V(enabled) enables the host's queue instances and, with O(test_job), runs a
+    short job pinned to the host and waits for it to finish, to show the host works.
+  - Run it on the grid master as root. A host that is already in the wanted state
+    is not touched (nothing changed).
+version_added: "1.0.0"
+author: Tool Labs project
+options:
+  host:
+    description: The execution host.
+    type: str
+    required: true
+  state:
+    description: V(drained) or V(enabled).
+    type: str
+    choices: [drained, enabled]
+    required: true
+  test_job:
+    description: With V(enabled), run a job pinned to the host and wait for it.
+    type: bool
+    default: true
+  test_user:
+    description: The user that submits the test job (Grid Engine refuses root's jobs).
+    type: str
+    default: nobody
+  timeout:
+    description: Seconds to wait for the host to empty, or for the test job.
+    type: int
+    default: 300
+  sge_root:
+    description: SGE_ROOT of the cell.
+    type: path
+    default: /var/lib/gridengine
+  sge_cell:
+    description: SGE_CELL.
+    type: str
+    default: default
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Depool tools-exec-02
+  gridengine_node:
+    host: tools-exec-02
+    state: drained
+  delegate_to: "{{ groups['grid_masters'] | first }}"
+"""
+
+RETURN = r"""
+rescheduled:
+  description: Job ids that were rescheduled to other hosts.
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Job ids that could not be rerun and were deleted.
+  returned: always
+  type: list
+  elements: str
+test_job:
+  description: Id of the test job that ran on the host (V(enabled)).
+  returned: when a test job ran
+  type: str
+"""
+
+import time
+import xml.etree.ElementTree as ET
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+class Grid:
+    def __init__(self, module):
+        self.module = module
+        self.env = {"SGE_ROOT": module.params["sge_root"], "SGE_CELL": module.params["sge_cell"]}
+        self._rerun = None
+
+    def run(self, *args, check_rc=True):
+        rc, out, err = self.module.run_command(list(args), environ_update=self.env)
+        if check_rc and rc != 0:
+            self.module.fail_json(msg=f"{' '.join(args)} failed: {(err or out).strip()}", rc=rc)
+        return out
+
+    def queue_instances(self, host):
+        """{queue@host: disabled?} for the host's queue instances."""
+        root = ET.fromstring(self.run("qstat", "-f", "-xml", "-q", f"*@{host}", "-u", "*"))
+        instances = {}
+        for queue in root.iter("Queue-List"):
+            state = queue.findtext("state") or ""
+            instances[queue.findtext("name")] = "d" in state
+        return instances
+
+    def jobs_on(self, host):
+        """[(job id, rerunnable?)] of the jobs running on the host; a job is
+        rerunnable when its queue is (jsub never overrides the queue's rerun)."""
+        root = ET.fromstring(self.run("qstat", "-xml", "-u", "*", "-s", "rs", "-q", f"*@{host}"))
+        return [
+            (job.findtext("JB_job_number"), (job.findtext("queue_name") or "").split("@")[0] in self.rerun_queues())
+            for job in root.iter("job_list")
+        ]
+
+    def rerun_queues(self):
+        if self._rerun is None:
+            self._rerun = {
+                queue for queue in self.run("qconf", "-sql").split()
+                if any(line.split()[:2] == ["rerun", "TRUE"] for line in self.run("qconf", "-sq", queue).splitlines())
+            }
+        return self._rerun
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            host=dict(type="str", required=True),
+            state=dict(type="str", choices=["drained", "enabled"], required=True),
+            test_job=dict(type="bool", default=True),
+            test_user=dict(type="str", default="nobody"),
+            timeout=dict(type="int", default=300),
+            sge_root=dict(type="path", default="/var/lib/gridengine"),
+            sge_cell=dict(type="str", default="default"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    host = params["host"]
+    grid = Grid(module)
+    if host not in grid.run("qconf", "-sel").split():
+        module.fail_json(msg=f"{host} is not an execution host of this grid (qconf -sel)")
+    instances = grid.queue_instances(host)
+    result = {"rescheduled": [], "deleted": []}
+
+    if params["state"] == "drained":
+        running = grid.jobs_on(host)
+        enabled = [name for name, disabled in instances.items() if not disabled]
+        if not enabled and not running:
+            module.exit_json(changed=False, **result)
+        if module.check_mode:
+            module.exit_json(changed=True, rescheduled=[j for j, r in running if r],
+                             deleted=[j for j, r in running if not r])
+        if enabled:
+            grid.run("qmod", "-d", f"*@{host}")
+        for number, rerun in running:
+            if rerun:
+                grid.run("qmod", "-rj", number, check_rc=False)
+                result["rescheduled"].append(number)
+            else:
+                grid.run("qdel", "-f", number, check_rc=False)
+                result["deleted"].append(number)
+        deadline = time.monotonic() + params["timeout"]
+        while grid.jobs_on(host):
+            if time.monotonic() > deadline:
+                module.fail_json(msg=f"{host} still runs jobs after {params['timeout']} s", **result)
+            time.sleep(1)
+        module.exit_json(changed=True, **result)
+
+    disabled = [name for name, is_disabled in instances.items() if is_disabled]
+    if not disabled:
+        module.exit_json(changed=False, **result)
+    if module.check_mode:
+        module.exit_json(changed=True, **result)
+    grid.run("qmod", "-e", f"*@{host}")
+    if params["test_job"]:
+        out = grid.run("timeout", str(params["timeout"]), "runuser", "-u", params["test_user"], "--", "env", f"SGE_ROOT={params['sge_root']}",
+                       f"SGE_CELL={params['sge_cell']}", "qsub", "-sync", "y", "-b", "y", "-N", "repool-test",
+                       "-l", f"hostname={host},h_vmem=64M", "-o", "/dev/null", "-e", "/dev/null", "-wd", "/tmp",
+                       "/bin/true")
+        result["test_job"] = next((word for word in out.split() if word.isdigit()), "")
+    module.exit_json(changed=True, **result)
+
+
+if __name__ == "__main__":
+    main()

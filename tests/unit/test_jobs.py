@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "commands" / "src"))
-from toollabs import grid, jobs  # noqa: E402
+from toollabs import crontab, grid, jobs  # noqa: E402
 
 QSTAT = (Path(__file__).parent / "data" / "gridengine" / "qstat-user.xml").read_text()
 
@@ -187,3 +187,50 @@ def test_jstop(home, capsys):
     assert fake.calls[-1] == ["qdel", "4"]
     assert jobs.jstop_main(["absent"], run=fake) == 1
     assert "No job 'absent' is currently queued or running" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        ("*/5 * * * * /data/project/x/bot.py --fast",
+         "*/5 * * * * /usr/local/bin/jsub -N cron-tools.x-3 -once -quiet /data/project/x/bot.py --fast"),
+        ("@daily php ~/update.php", "@daily /usr/local/bin/jsub -N cron-tools.x-3 -once -quiet php ~/update.php"),
+        ("0 * * * * jsub -mem 1g ~/job.sh", "0 * * * * jsub -mem 1g ~/job.sh"),
+        ("0 * * * * /usr/local/bin/jstart ~/bot.sh", "0 * * * * /usr/local/bin/jstart ~/bot.sh"),
+        ("# a comment", "# a comment"),
+        ("MAILTO=someone@example.org", "MAILTO=someone@example.org"),
+        ("", ""),
+    ],
+)
+def test_crontab_lines_go_through_the_grid(line, expected):
+    assert crontab.rewrite_line(line, "tools.x", 3) == expected
+
+
+def test_crontab_rewrite_is_stable():
+    text = "MAILTO=\n*/10 * * * * ~/a.sh\n0 3 * * * jsub ~/b.sh\n"
+    once = crontab.rewrite(text, "tools.x")
+    assert once.splitlines()[1] == "*/10 * * * * /usr/local/bin/jsub -N cron-tools.x-2 -once -quiet ~/a.sh"
+    assert crontab.rewrite(once, "tools.x") == once
+
+
+def test_crontab_installs_the_rewritten_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(crontab, "cron_host", lambda: None)
+    source = tmp_path / "mycron"
+    source.write_text("* * * * * ~/tick.sh\n")
+    seen = {}
+
+    def run(command, **kwargs):
+        seen["command"] = command
+        seen["content"] = open(command[1]).read()
+        return SimpleNamespace(returncode=0)
+
+    assert crontab.main([str(source)], run=run) == 0
+    assert seen["command"][0] == "/usr/bin/crontab"
+    assert "/usr/local/bin/jsub -N cron-" in seen["content"] and "-once -quiet ~/tick.sh" in seen["content"]
+
+
+def test_crontab_elsewhere_than_the_cron_host_says_where(monkeypatch, capsys):
+    monkeypatch.setattr(crontab, "cron_host", lambda: "tools-bastion-01")
+    monkeypatch.setattr(crontab.os, "uname", lambda: SimpleNamespace(nodename="tools-bastion-02"))
+    assert crontab.main(["-l"]) == 1
+    assert "crontabs live on tools-bastion-01" in capsys.readouterr().err

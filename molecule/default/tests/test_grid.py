@@ -115,3 +115,14 @@ def qconf_states(host) -> dict:
 def test_depool_refuses_an_unknown_node():
     result = playbook("depool.yml", "-e", "node=no-such-node")
     assert result.returncode != 0 and "Say which exec node" in result.stdout
+
+
+def test_crontab_lines_run_through_the_grid(make_tool):
+    name = make_tool(maintainers="alice")
+    user = f"tools.{name}"
+    installed = ssh_as("alice", f"become {name} bash -c 'echo \"* * * * * /bin/echo tick\" | crontab -; crontab -l'")
+    assert installed.returncode == 0, installed.stderr
+    assert f"* * * * * /usr/local/bin/jsub -N cron-{user}-1 -once -quiet /bin/echo tick" in installed.stdout
+    out = cluster_host("tlm-exec").file(f"/data/project/{name}/cron-{user}-1.out")
+    wait_for(lambda: out.exists and "tick" in out.content_string, timeout=150, interval=2)
+    assert ssh_as("alice", f"become {name} crontab -r").returncode == 0

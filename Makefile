@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench bench-accounts venv clean
+.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench bench-accounts bench-grid venv clean
 
 help:
 	@echo "make lab          stand up the whole cluster as containers on this machine (root)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test         lint, unit tests and cluster tests (molecule), timed"
 	@echo "make bench        bench/converge: image, containers, cold and warm converge"
 	@echo "make bench-accounts  bench/accounts: 200 tools, re-run, visibility (on the running lab)"
+	@echo "make bench-grid   bench/grid: job latency, 200 jobs, adding a node, a dead node (on the running lab)"
 
 # The venv is rebuilt when the pinned requirements change.
 venv: $(VENV)/.installed
@@ -58,6 +59,9 @@ bench: require-root venv
 
 bench-accounts: require-root venv
 	bench/accounts
+
+bench-grid: require-root venv
+	bench/grid
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

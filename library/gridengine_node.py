@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: gridengine_node
-short_description: Drain (depool) or enable (repool) a Grid Engine execution host
+short_description: Drain (depool), enable (repool) or remove a Grid Engine execution host
 description:
   - V(drained) disables every queue instance on the host so that nothing new
     starts there, reschedules its rerunnable jobs (continuous bots, web servers)
@@ -14,6 +14,10 @@ description:
     job is left on it.
   - V(enabled) enables the host's queue instances and, with O(test_job), runs a
     short job pinned to the host and waits for it to finish, to show the host works.
+  - V(absent) drains the host as V(drained) does, then takes it out of every
+    host group and the submit host list and deletes it as an execution host,
+    so that the grid forgets it. Take the host out of the inventory first, or
+    the next run of the master's role adds it back.
   - Run it on the grid master as root. A host that is already in the wanted state
     is not touched (nothing changed).
 version_added: "1.0.0"
@@ -24,9 +28,9 @@ options:
     type: str
     required: true
   state:
-    description: V(drained) or V(enabled).
+    description: V(drained), V(enabled) or V(absent).
     type: str
-    choices: [drained, enabled]
+    choices: [drained, enabled, absent]
     required: true
   test_job:
     description: With V(enabled), run a job pinned to the host and wait for it.
@@ -61,6 +65,12 @@ EXAMPLES = r"""
     host: tools-exec-02
     state: drained
   delegate_to: "{{ groups['grid_masters'] | first }}"
+
+- name: Forget tools-exec-03, which has left the inventory
+  gridengine_node:
+    host: tools-exec-03
+    state: absent
+  delegate_to: "{{ groups['grid_masters'] | first }}"
 """
 
 RETURN = r"""
@@ -72,6 +82,11 @@ rescheduled:
 deleted:
   description: Job ids that could not be rerun and were deleted.
   returned: always
+  type: list
+  elements: str
+removed_from:
+  description: Host groups and lists the host was taken out of (V(absent)).
+  returned: with V(absent)
   type: list
   elements: str
 test_job:
@@ -125,11 +140,53 @@ class Grid:
         return self._rerun
 
 
+def drain(module, grid, host, instances, result):
+    """Disable the host's queue instances, move its rerunnable jobs away, delete
+    the others and wait until it is empty. Returns whether anything changed."""
+    running = grid.jobs_on(host)
+    enabled = [name for name, disabled in instances.items() if not disabled]
+    if not enabled and not running:
+        return False
+    result["rescheduled"] = [number for number, rerun in running if rerun]
+    result["deleted"] = [number for number, rerun in running if not rerun]
+    if module.check_mode:
+        return True
+    if enabled:
+        grid.run("qmod", "-d", f"*@{host}")
+    for number, rerun in running:
+        if rerun:
+            grid.run("qmod", "-rj", number, check_rc=False)
+        else:
+            grid.run("qdel", "-f", number, check_rc=False)
+    deadline = time.monotonic() + module.params["timeout"]
+    while grid.jobs_on(host):
+        if time.monotonic() > deadline:
+            module.fail_json(msg=f"{host} still runs jobs after {module.params['timeout']} s", **result)
+        time.sleep(1)
+    return True
+
+
+def forget(module, grid, host, result):
+    """Take the (drained) host out of its host groups and the submit hosts, then
+    delete it as an execution host."""
+    groups = [group for group in grid.run("qconf", "-shgrpl", check_rc=False).split()
+              if host in grid.run("qconf", "-shgrp", group).split()]
+    submit = host in grid.run("qconf", "-ss", check_rc=False).split()
+    result["removed_from"] = groups + (["submit hosts"] if submit else [])
+    if module.check_mode:
+        return
+    for group in groups:
+        grid.run("qconf", "-dattr", "hostgroup", "hostlist", host, group)
+    if submit:
+        grid.run("qconf", "-ds", host)
+    grid.run("qconf", "-de", host)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             host=dict(type="str", required=True),
-            state=dict(type="str", choices=["drained", "enabled"], required=True),
+            state=dict(type="str", choices=["drained", "enabled", "absent"], required=True),
             test_job=dict(type="bool", default=True),
             test_user=dict(type="str", default="nobody"),
             timeout=dict(type="int", default=300),
@@ -141,33 +198,20 @@ def main():
     params = module.params
     host = params["host"]
     grid = Grid(module)
-    if host not in grid.run("qconf", "-sel").split():
+    result = {"rescheduled": [], "deleted": []}
+    known = host in grid.run("qconf", "-sel").split()
+    if params["state"] == "absent" and not known:
+        module.exit_json(changed=False, **result)
+    if not known:
         module.fail_json(msg=f"{host} is not an execution host of this grid (qconf -sel)")
     instances = grid.queue_instances(host)
-    result = {"rescheduled": [], "deleted": []}
 
     if params["state"] == "drained":
-        running = grid.jobs_on(host)
-        enabled = [name for name, disabled in instances.items() if not disabled]
-        if not enabled and not running:
-            module.exit_json(changed=False, **result)
-        if module.check_mode:
-            module.exit_json(changed=True, rescheduled=[j for j, r in running if r],
-                             deleted=[j for j, r in running if not r])
-        if enabled:
-            grid.run("qmod", "-d", f"*@{host}")
-        for number, rerun in running:
-            if rerun:
-                grid.run("qmod", "-rj", number, check_rc=False)
-                result["rescheduled"].append(number)
-            else:
-                grid.run("qdel", "-f", number, check_rc=False)
-                result["deleted"].append(number)
-        deadline = time.monotonic() + params["timeout"]
-        while grid.jobs_on(host):
-            if time.monotonic() > deadline:
-                module.fail_json(msg=f"{host} still runs jobs after {params['timeout']} s", **result)
-            time.sleep(1)
+        module.exit_json(changed=drain(module, grid, host, instances, result), **result)
+
+    if params["state"] == "absent":
+        drain(module, grid, host, instances, result)
+        forget(module, grid, host, result)
         module.exit_json(changed=True, **result)
 
     disabled = [name for name, is_disabled in instances.items() if is_disabled]

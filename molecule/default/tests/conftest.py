@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import testinfra
 
-ADDRESSES = {"tlm-nfs": "172.30.1.80", "tlm-bastion": "172.30.1.10", "tlm-exec": "172.30.1.21"}
+ADDRESSES = {"tlm-nfs": "172.30.1.80", "tlm-bastion": "172.30.1.10", "tlm-exec": "172.30.1.21",
+             "tlm-exec2": "172.30.1.22"}
 
 
 def cluster_host(name: str):

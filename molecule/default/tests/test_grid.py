@@ -24,7 +24,7 @@ def test_the_cell_is_configured_as_behavior_md_says(host):
     assert "h_vmem=" in exec_host and "release=bookworm" in exec_host
 
 
-def test_a_tool_job_from_the_bastion_runs_on_the_exec_node(host, make_tool):
+def test_a_tool_job_from_the_bastion_runs_on_an_exec_node(host, make_tool):
     name = make_tool(maintainers="alice")
     submitted = ssh_as("alice", f"become {name} bash -lc 'qsub -q task -l h_vmem=100M -b y -N where -j y "
                                 f"-o $HOME/where.out /bin/sh -c \"hostname; id -un\"'")
@@ -32,7 +32,8 @@ def test_a_tool_job_from_the_bastion_runs_on_the_exec_node(host, make_tool):
     assert 'Your job' in submitted.stdout
     output = cluster_host("tlm-exec").file(f"/data/project/{name}/where.out")
     wait_for(lambda: output.exists and len(output.content_string.split()) == 2, timeout=30)
-    assert output.content_string.split() == ["tlm-exec", f"tools.{name}"]
+    where, user = output.content_string.split()
+    assert where in ("tlm-exec", "tlm-exec2") and user == f"tools.{name}"
 
 
 def test_jsub_runs_a_job_and_appends_to_its_output(make_tool):

@@ -81,15 +81,21 @@ def test_a_continuous_job_is_restarted_once_refuses_and_jstop_ends_it(make_tool)
 
 def test_depool_reschedules_continuous_jobs_deletes_the_rest_and_repool_runs_a_test_job(host, make_tool):
     name = make_tool(maintainers="alice")
-    submitted = ssh_as("alice", f"become {name} bash -c 'jstart -quiet -mem 100m -N keeper /bin/sleep 600; "
-                                "jsub -quiet -mem 100m -N oneoff /bin/sleep 600'")
-    assert submitted.returncode == 0, submitted.stderr
+    # Both jobs start on tlm-exec, the node to depool: tlm-exec2 takes nothing meanwhile.
+    host.check_output(". /etc/profile.d/gridengine.sh && qmod -d '*@tlm-exec2'")
+    try:
+        submitted = ssh_as("alice", f"become {name} bash -c 'jstart -quiet -mem 100m -N keeper /bin/sleep 600; "
+                                    "jsub -quiet -mem 100m -N oneoff /bin/sleep 600'")
+        assert submitted.returncode == 0, submitted.stderr
 
-    def both_running():
-        listing = ssh_as("alice", f"become {name} qstat").stdout
-        return all(any(job in line and " r " in line for line in listing.splitlines()) for job in ("keeper", "oneoff"))
+        def both_running():
+            listing = ssh_as("alice", f"become {name} qstat").stdout
+            return all(any(job in line and "@tlm-exec " in line for line in listing.splitlines())
+                       for job in ("keeper", "oneoff"))
 
-    wait_for(both_running, timeout=30)
+        wait_for(both_running, timeout=30)
+    finally:
+        host.check_output(". /etc/profile.d/gridengine.sh && qmod -e '*@tlm-exec2'")
     depooled = playbook("depool.yml", "-e", "node=tlm-exec")
     assert depooled.returncode == 0, depooled.stdout[-2000:]
     assert "rescheduled jobs:" in depooled.stdout and "deleted jobs:" in depooled.stdout
@@ -97,6 +103,8 @@ def test_depool_reschedules_continuous_jobs_deletes_the_rest_and_repool_runs_a_t
     assert states and all("d" in state for state in states.values()), states
     listing = ssh_as("alice", f"become {name} qstat").stdout
     assert "oneoff" not in listing and "keeper" in listing
+    # The continuous job goes on on the other node.
+    wait_for(lambda: "continuous@tlm-exec2" in ssh_as("alice", f"become {name} qstat").stdout, timeout=30)
     assert "changed=0" in playbook("depool.yml", "-e", "node=tlm-exec").stdout
 
     repooled = playbook("repool.yml", "-e", "node=tlm-exec")

@@ -101,6 +101,16 @@ def test_a_program_that_cannot_run_is_refused(tmp_path):
         grid.build_request(["no-such-program-here"], str(tmp_path))
 
 
+def test_a_script_in_the_current_directory_is_found_without_dot_slash(tmp_path, monkeypatch):
+    script = tmp_path / "hi.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    assert grid.resolve_program("hi.sh", which=lambda name: None) == str(script)
+    # A command on the PATH wins over a file of the same name here.
+    assert grid.resolve_program("hi.sh", which=lambda name: "/usr/bin/true") == "/usr/bin/true"
+
+
 def test_parse_qstat_xml():
     assert grid.parse_qstat(QSTAT) == [("4", "sleeper", "r"), ("2", "nomem", "qw"), ("5", "toobig", "qw")]
 

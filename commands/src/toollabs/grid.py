@@ -139,6 +139,10 @@ def script_directives(path: str, limit: int = 100) -> list:
 def resolve_program(program: str, which: Callable[[str], str | None] = shutil.which) -> str:
     """The program's path; UsageError if it cannot be run."""
     path = program if "/" in program else which(program)
+    if path is None and os.path.exists(program):
+        # `jsub bot.py` in the directory that holds it: the file here, as a
+        # developer means it, when no command of that name is on the PATH.
+        path = program
     if path is None or not os.path.exists(path):
         raise UsageError(f"program '{program}' not found")
     if os.path.isdir(path) or not os.access(path, os.X_OK):

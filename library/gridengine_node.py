@@ -113,9 +113,21 @@ class Grid:
             self.module.fail_json(msg=f"{' '.join(args)} failed: {(err or out).strip()}", rc=rc)
         return out
 
+    def qstat_on(self, host, *args):
+        """qstat's XML about the host's queue instances. A host in no host group
+        (the master's role took it out after it left the inventory) has none:
+        qstat then exits 1 without a word, which means "nothing here"."""
+        rc, out, err = self.module.run_command(["qstat", *args, "-q", f"*@{host}", "-u", "*"],
+                                               environ_update=self.env)
+        if rc == 1 and not out.strip() and not err.strip():
+            return ET.fromstring("<job_info/>")
+        if rc != 0:
+            self.module.fail_json(msg=f"qstat {' '.join(args)} -q *@{host} failed: {(err or out).strip()}", rc=rc)
+        return ET.fromstring(out)
+
     def queue_instances(self, host):
         """{queue@host: disabled?} for the host's queue instances."""
-        root = ET.fromstring(self.run("qstat", "-f", "-xml", "-q", f"*@{host}", "-u", "*"))
+        root = self.qstat_on(host, "-f", "-xml")
         instances = {}
         for queue in root.iter("Queue-List"):
             state = queue.findtext("state") or ""
@@ -125,7 +137,7 @@ class Grid:
     def jobs_on(self, host):
         """[(job id, rerunnable?)] of the jobs running on the host; a job is
         rerunnable when its queue is (jsub never overrides the queue's rerun)."""
-        root = ET.fromstring(self.run("qstat", "-xml", "-u", "*", "-s", "rs", "-q", f"*@{host}"))
+        root = self.qstat_on(host, "-xml", "-s", "rs")
         return [
             (job.findtext("JB_job_number"), (job.findtext("queue_name") or "").split("@")[0] in self.rerun_queues())
             for job in root.iter("job_list")

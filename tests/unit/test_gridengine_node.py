@@ -77,3 +77,29 @@ def test_forget_leaves_host_groups_and_submit_hosts_then_deletes_the_host(check_
     expected = [("qconf", "-dattr", "hostgroup", "hostlist", "tools-exec-03", "@general"),
                 ("qconf", "-ds", "tools-exec-03"), ("qconf", "-de", "tools-exec-03")]
     assert grid.changes() == ([] if check_mode else expected)
+
+
+class FakeRunModule(FakeModule):
+    """run_command answers as qstat does for a host without queue instances."""
+
+    def __init__(self, rc, out="", err=""):
+        super().__init__()
+        self.answer = (rc, out, err)
+
+    def run_command(self, args, environ_update=None):
+        return self.answer
+
+
+def test_a_host_without_queue_instances_has_no_queues_and_no_jobs():
+    module = FakeRunModule(1)
+    module.params.update(sge_root="/var/lib/gridengine", sge_cell="default")
+    grid = gridengine_node.Grid(module)
+    assert grid.queue_instances("tools-exec-03") == {}
+    assert grid.jobs_on("tools-exec-03") == []
+
+
+def test_a_failing_qstat_is_reported():
+    module = FakeRunModule(2, err="error: commlib error")
+    module.params.update(sge_root="/var/lib/gridengine", sge_cell="default")
+    with pytest.raises(Exit, match="commlib error"):
+        gridengine_node.Grid(module).queue_instances("tools-exec-03")

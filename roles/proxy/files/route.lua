@@ -1,0 +1,66 @@
+-- Managed by Ansible (role proxy): local changes are overwritten.
+--
+-- Picks the backend of a request (access phase of nginx's `location /`). The
+-- first path segment names the tool; its routes are the Redis hash
+-- prefix:<tool> {path regex -> http://address:port}, written by the route API
+-- (toollabs.proxyapi) when a tool's web server registers. No route: the
+-- "No webservice" page (HTTP 503). The chosen peer is handed to the balancer
+-- (tool_backend in toollabs-proxy.conf) through ngx.ctx.
+local redis = require "nginx.redis"   -- Debian's lua-nginx-redis (lua-resty-redis)
+
+local REDIS_SOCKET = "unix:" .. ngx.var.toollabs_redis_socket
+local NAME = "^/([a-z][a-z0-9_-]{0,31})(/.*)$"
+
+local function noservice(tool)
+  ngx.ctx.noservice_tool = tool
+  return ngx.exec("@noservice")
+end
+
+-- Dot segments and encoded separators in the raw path: nginx resolves them
+-- before it picks a location, but the backend would get the raw form, so a path
+-- such as /a/..%2fb/ could name tool a to the proxy and b to a server. Refused.
+local raw_path = ngx.var.request_uri:match("^[^?]*")
+local decoded = ngx.unescape_uri(raw_path)
+if decoded:find("/%.%.?/") or decoded:find("/%.%.?$") or decoded:find("\\", 1, true)
+   or decoded:find("%z") or raw_path:lower():find("%2f", 1, true) then
+  return ngx.exit(ngx.HTTP_BAD_REQUEST)
+end
+
+local m = ngx.re.match(ngx.var.uri, NAME, "jo")
+if not m then
+  return ngx.exit(ngx.HTTP_NOT_FOUND)
+end
+local tool, rest = m[1], m[2]
+-- The raw path must name the same tool (no encoded tricks in the first segment).
+if decoded:sub(1, #tool + 2) ~= "/" .. tool .. "/" then
+  return ngx.exit(ngx.HTTP_BAD_REQUEST)
+end
+
+local red = redis:new()
+red:set_timeouts(200, 500, 500)
+local ok, err = red:connect(REDIS_SOCKET)
+if not ok then
+  ngx.log(ngx.ERR, "route store unreachable: ", err)
+  return noservice(tool)
+end
+local routes, herr = red:hgetall("prefix:" .. tool)
+red:set_keepalive(60000, 64)
+if not routes or routes == ngx.null then
+  ngx.log(ngx.ERR, "route lookup failed: ", herr)
+  return noservice(tool)
+end
+
+for i = 1, #routes, 2 do
+  local pattern, backend = routes[i], routes[i + 1]
+  if ngx.re.find(rest, pattern, "jo") then
+    local host, port = backend:match("^http://([%d%.]+):(%d+)/?$")
+    if host then
+      ngx.ctx.backend_host = host
+      ngx.ctx.backend_port = tonumber(port)
+      ngx.ctx.tool = tool
+      return
+    end
+    ngx.log(ngx.ERR, "unusable backend for ", tool, ": ", backend)
+  end
+end
+return noservice(tool)

@@ -157,7 +157,7 @@ class Runner:
 
     # -- the loop -----------------------------------------------------------
     def run(self) -> int:
-        delay = FIRST_DELAY
+        quick_crashes = 0
         self.connect()
         while not self.stopping:
             port = web.free_port()
@@ -192,7 +192,8 @@ class Runner:
             self.stop_child()
             if self.stopping:
                 break
-            delay = FIRST_DELAY if time.monotonic() - started > STABLE_AFTER else min(delay * 2, MAX_DELAY)
+            quick_crashes = 1 if time.monotonic() - started > STABLE_AFTER else quick_crashes + 1
+            delay = min(FIRST_DELAY * 2 ** (quick_crashes - 1), MAX_DELAY)
             log(f"{self.kind} exited with code {code}; restarting in {delay:g} s")
             time.sleep(delay)
         return 0

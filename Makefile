@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench bench-accounts bench-grid venv clean
+.PHONY: help require-root lab lab-down lab-destroy lab-status test lint unit cluster bench bench-accounts bench-grid bench-web venv clean
 
 help:
 	@echo "make lab          stand up the whole cluster as containers on this machine (root)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench        bench/converge: image, containers, cold and warm converge"
 	@echo "make bench-accounts  bench/accounts: 200 tools, re-run, visibility (on the running lab)"
 	@echo "make bench-grid   bench/grid: job latency, 200 jobs, adding a node, a dead node (on the running lab)"
+	@echo "make bench-web    bench/web: proxy vs direct throughput and latency, webservice start to first 200 (on the running lab)"
 
 # The venv is rebuilt when the pinned requirements change.
 venv: $(VENV)/.installed
@@ -62,6 +63,9 @@ bench-accounts: require-root venv
 
 bench-grid: require-root venv
 	bench/grid
+
+bench-web: require-root venv
+	bench/web
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

@@ -169,25 +169,25 @@ class Runner:
             started = time.monotonic()
             log(f"starting {self.kind} on port {port}: {' '.join(argv)}")
             try:
-                self.child = subprocess.Popen(argv, env=env, cwd=self.home, start_new_session=True,
-                                              stdin=subprocess.DEVNULL)
+                child = self.child = subprocess.Popen(argv, env=env, cwd=self.home, start_new_session=True,
+                                                      stdin=subprocess.DEVNULL)
             except OSError as exc:
                 log(f"cannot start {argv[0]}: {exc}")
                 return 1
             deadline = started + START_TIMEOUT
-            while self.child.poll() is None and not listening(port) and time.monotonic() < deadline:
+            while child.poll() is None and not listening(port) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            while self.child.poll() is None and not self.stopping:
+            while child.poll() is None and not self.stopping:
                 if self.registered_port is None or self.agent_lost():
                     self.registered_port = None
                     if time.monotonic() >= self.next_attempt and listening(port) and not self.register(port):
                         # The agent or the proxies refused or are away: try again a little later.
                         self.next_attempt = time.monotonic() + REGISTER_RETRY
                 try:
-                    self.child.wait(timeout=1 if self.registered_port else 0.5)
+                    child.wait(timeout=1 if self.registered_port else 0.5)
                 except subprocess.TimeoutExpired:
                     pass
-            code = self.child.returncode if self.child else None
+            code = child.returncode
             self.unregister()
             self.stop_child()
             if self.stopping:

@@ -97,7 +97,8 @@ def write_file(tool: str, relative: str, content: str, mode: str = "0644") -> No
     home = f"/data/project/{tool}"
     directory = os.path.dirname(f"{home}/{relative}")
     node.run(f"runuser -u tools.{tool} -- mkdir -p {directory}")
-    escaped = content.replace("\\", "\\\\").replace("'", "'\\''")
+    # printf '%s' prints its argument as it is: only single quotes need care.
+    escaped = content.replace("'", "'\\''")
     written = node.run(f"printf '%s' '{escaped}' | runuser -u tools.{tool} -- tee {home}/{relative} >/dev/null "
                        f"&& chmod {mode} {home}/{relative}")
     assert written.rc == 0, written.stderr
@@ -243,9 +244,10 @@ def test_a_uwsgi_python_app_and_a_generic_server_with_websocket(make_tool):
 def test_a_tool_cannot_register_or_remove_another_tools_route(php_tool, make_tool):
     intruder = make_tool()
     node = cluster_host(WEBGRID)
-    # The port the victim's lighttpd listens on, from its route's owner: lsof as root.
-    victim_port = node.run(f"lsof -a -u tools.{php_tool} -iTCP -sTCP:LISTEN -Fn -c lighttpd").stdout
-    port = int([line for line in victim_port.splitlines() if line.startswith("n")][0].rsplit(":", 1)[1])
+    # The port the victim's lighttpd listens on, from its route in the proxy's Redis.
+    route = cluster_host("tlm-nfs").check_output(
+        f"redis-cli -s /run/redis-toollabs-proxy/redis-server.sock hget prefix:{php_tool} '.*'")
+    port = int(route.rsplit(":", 1)[1])
     script = (
         "import json, socket\n"
         "s = socket.socket(socket.AF_UNIX); s.connect('/run/toollabs-webagent/agent.sock'); f = s.makefile('rwb')\n"

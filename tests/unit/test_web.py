@@ -434,3 +434,31 @@ def test_the_tools_page_is_rebuilt_after_its_cache_time():
     first = page.body()
     now[0] += proxyapi.CACHE_SECONDS
     assert page.body() is not first
+
+
+# -- the proxy's nginx configuration -------------------------------------------------
+def render_proxy_conf(**overrides):
+    import jinja2
+    variables = {"proxy_client_max_body_size": "128m", "proxy_redirect_http": True, "proxy_server_names": ["tools.example.org"],
+                 "proxy_redis_socket": "/run/r.sock", "proxy_route_cache_seconds": 1, "proxy_api_port": 8081,
+                 "proxy_connect_timeout": "3s", "proxy_read_timeout": "300s", "proxy_api_listen_port": 8444,
+                 "__proxy_nodes": {"h1": {"node": "web-1", "address": "10.0.0.31"}}}
+    variables.update(overrides)
+    template = (ROOT / "roles" / "proxy" / "templates" / "toollabs-proxy.conf.j2").read_text()
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(template).render(**variables)
+
+
+def test_plain_http_only_redirects_to_https_unless_the_lab_says_otherwise():
+    production = render_proxy_conf()
+    redirect, main = production.split("server {", 2)[1:]
+    assert "listen 80 default_server;" in redirect and "return 301 https://$host$request_uri;" in redirect
+    assert "listen 80" not in main and "listen 443 ssl http2 default_server;" in main
+    lab = render_proxy_conf(proxy_redirect_http=False)
+    assert "return 301 https://" not in lab
+    assert "listen 80 default_server;" in lab.split("server {")[1] and "listen 443 ssl" in lab.split("server {")[1]
+
+
+def test_the_route_api_is_published_to_the_web_grid_nodes_only():
+    api = render_proxy_conf().split("server {")[-1]
+    assert "listen 8444 ssl;" in api and "allow 10.0.0.31;" in api and "deny all;" in api
+    assert "client_max_body_size 128m;" in render_proxy_conf()

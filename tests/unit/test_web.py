@@ -306,7 +306,12 @@ def test_the_agent_registers_only_the_callers_own_listening_port():
     assert not removed["ok"]
     assert not agent.handle(1000, {"op": "register", "port": 5000}, {})["ok"]
     assert api.calls == [("put", "alpha", "http://10.0.0.5:5000")]
+    # A proxy that lost its routes gets the live ones again.
+    agent.refresh()
+    assert api.calls[-1] == ("put", "alpha", "http://10.0.0.5:5000")
     agent.closed(state)
+    assert api.calls[-1] == ("delete", "alpha")
+    agent.refresh()
     assert api.calls[-1] == ("delete", "alpha")
 
 

@@ -31,6 +31,9 @@ from toollabs import web
 from toollabs.names import PREFIX, InvalidToolName, tool_name
 
 CONFIG = "/etc/toollabs/webagent.json"
+# Seconds between re-sending every live route to the proxies: a proxy that lost
+# its routes (rebuilt, or a new one) has them back within this time.
+REFRESH_SECONDS = 30
 LISTEN_STATE = "0A"
 
 
@@ -116,6 +119,8 @@ class Agent:
         self.tool_of = tool_of
         self.log = log or (lambda message: print(message, file=sys.stderr, flush=True))
         self.lock = threading.Lock()
+        # id(connection state) -> (tool, backend) of every route a live runner holds.
+        self.live: dict = {}
 
     def handle(self, uid: int, message: dict, state: dict) -> dict:
         """One request of a connection; `state` holds what the connection registered."""
@@ -137,26 +142,42 @@ class Agent:
             backend = f"http://{self.advertise}:{port}"
             with self.lock:
                 errors = self.api.put(tool, backend)
+                if not errors:
+                    self.live[id(state)] = (tool, backend)
             if errors:
                 return {"ok": False, "error": "; ".join(errors)}
             state["tool"] = tool
             self.log(f"registered {tool} -> {backend}")
             return {"ok": True, "tool": tool, "backend": backend}
         if op == "unregister":
-            errors = self.remove(tool)
+            errors = self.remove(tool, state)
             state.pop("tool", None)
             return {"ok": not errors, "error": "; ".join(errors)} if errors else {"ok": True, "tool": tool}
         return {"ok": False, "error": f"unknown op {op!r}: use register or unregister"}
 
-    def remove(self, tool: str) -> list:
+    def remove(self, tool: str, state: dict) -> list:
         with self.lock:
+            self.live.pop(id(state), None)
             errors = self.api.delete(tool)
         self.log(f"removed the route of {tool}" + (f" (errors: {'; '.join(errors)})" if errors else ""))
         return errors
 
     def closed(self, state: dict) -> None:
         if state.get("tool"):
-            self.remove(state["tool"])
+            self.remove(state["tool"], state)
+
+    def refresh(self) -> None:
+        """Sends every live route to the proxies again."""
+        with self.lock:
+            for tool, backend in list(self.live.values()):
+                errors = self.api.put(tool, backend)
+                if errors:
+                    self.log(f"could not refresh the route of {tool}: {'; '.join(errors)}")
+
+    def refresh_forever(self, interval: float = REFRESH_SECONDS) -> None:
+        while True:
+            threading.Event().wait(interval)
+            self.refresh()
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -200,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = Server(path, Handler)
     os.chmod(path, 0o666)
     server.agent = agent
+    threading.Thread(target=agent.refresh_forever, args=(config.get("refresh_seconds", REFRESH_SECONDS),),
+                     daemon=True).start()
     agent.log(f"listening on {path}, advertising {config['advertise']} to {', '.join(config['proxies'])}")
     server.serve_forever()
     return 0

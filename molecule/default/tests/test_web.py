@@ -185,6 +185,15 @@ def test_killing_the_web_server_brings_it_back_with_the_503_page_meanwhile(php_t
     assert "exited with code -9; restarting" in as_tool(php_tool, "cat ~/service.log").stdout
 
 
+def test_a_proxy_that_lost_its_routes_gets_them_back_from_the_agents(php_tool):
+    proxy = cluster_host("tlm-nfs")
+    proxy.check_output("redis-cli -s /run/redis-toollabs-proxy/redis-server.sock flushall")
+    time.sleep(1.5)  # the workers' route cache
+    assert get(f"/{php_tool}/")[0] == 503
+    took = wait_for(lambda: get(f"/{php_tool}/")[0] == 200, timeout=30, interval=0.5)
+    print(f"routes back {took:.1f} s after the route store was emptied")
+
+
 def test_stop_gives_the_no_webservice_page_and_status_tells_the_truth(php_tool):
     stopped = as_tool(php_tool, "webservice stop")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -6,7 +6,7 @@
 -- (toollabs.proxyapi) when a tool's web server registers. No route: the
 -- "No webservice" page (HTTP 503). The chosen peer is handed to the balancer
 -- (tool_backend in toollabs-proxy.conf) through ngx.ctx.
-local redis = require "nginx.redis"   -- Debian's lua-nginx-redis (lua-resty-redis)
+local redis_routes = require "redis_routes"   -- files/redis_routes.lua
 
 local REDIS_SOCKET = "unix:" .. ngx.var.toollabs_redis_socket
 local ROUTE_CACHE = tonumber(ngx.var.toollabs_route_cache) or 0
@@ -49,17 +49,9 @@ local routes
 if cached and cached.expires > now then
   routes = cached.routes
 else
-  local red = redis:new()
-  red:set_timeouts(200, 500, 500)
-  local ok, err = red:connect(REDIS_SOCKET)
-  if not ok then
-    ngx.log(ngx.ERR, "route store unreachable: ", err)
-    return noservice(tool)
-  end
   local herr
-  routes, herr = red:hgetall("prefix:" .. tool)
-  red:set_keepalive(60000, 64)
-  if not routes or routes == ngx.null then
+  routes, herr = redis_routes.hgetall(REDIS_SOCKET, "prefix:" .. tool, 500)
+  if not routes then
     ngx.log(ngx.ERR, "route lookup failed: ", herr)
     return noservice(tool)
   end

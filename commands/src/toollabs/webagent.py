@@ -221,8 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = Server(path, Handler)
     os.chmod(path, 0o666)
     server.agent = agent
-    threading.Thread(target=agent.refresh_forever, args=(config.get("refresh_seconds", REFRESH_SECONDS),),
-                     daemon=True).start()
+    refresh = float(config.get("refresh_seconds", REFRESH_SECONDS))
+    threading.Thread(target=agent.refresh_forever, args=(refresh,), daemon=True).start()
     agent.log(f"listening on {path}, advertising {config['advertise']} to {', '.join(config['proxies'])}")
     server.serve_forever()
     return 0

@@ -444,7 +444,8 @@ def test_the_tools_page_is_rebuilt_after_its_cache_time():
 # -- the proxy's nginx configuration -------------------------------------------------
 def render_proxy_conf(**overrides):
     import jinja2
-    variables = {"proxy_client_max_body_size": "128m", "proxy_redirect_http": True, "proxy_server_names": ["tools.example.org"],
+    variables = {"proxy_client_max_body_size": "128m", "proxy_redirect_http": True,
+                 "proxy_server_names": ["tools.example.org"],
                  "proxy_redis_socket": "/run/r.sock", "proxy_route_cache_seconds": 1, "proxy_api_port": 8081,
                  "proxy_connect_timeout": "3s", "proxy_read_timeout": "300s", "proxy_api_listen_port": 8444,
                  "__proxy_nodes": {"h1": {"node": "web-1", "address": "10.0.0.31"}}}

@@ -64,13 +64,16 @@ while True:
 """
 
 
-def get(path: str, https: bool = False, method: str = "GET", body: bytes | None = None, headers=None):
-    """(status, headers, body) of one request to the proxy, the path sent as it is."""
+def get(path: str, https: bool = False, method: str = "GET", body: bytes | None = None, headers=None,
+        published: bool = False):
+    """(status, headers, body) of one request to the proxy, the path sent as it is:
+    to its container's address, or (published) to its ports on this machine's loopback."""
+    host = "localhost" if published else PROXY
     if https:
         context = ssl.create_default_context(cafile=str(credentials_dir() / "pki" / "ca.crt"))
-        conn = http.client.HTTPSConnection(PROXY, 443, timeout=20, context=context)
+        conn = http.client.HTTPSConnection(host, 18443 if published else 443, timeout=20, context=context)
     else:
-        conn = http.client.HTTPConnection(PROXY, 80, timeout=20)
+        conn = http.client.HTTPConnection(host, 18080 if published else 80, timeout=20)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -118,8 +121,8 @@ def php_tool():
 
 
 def test_a_php_page_is_served_through_the_proxy_over_http_and_https(php_tool):
-    for https in (False, True):
-        status, _, body = get(f"/{php_tool}/?x=1", https=https)
+    for https, published in ((False, True), (True, True), (False, False), (True, False)):
+        status, _, body = get(f"/{php_tool}/?x=1", https=https, published=published)
         text = body.decode()
         assert status == 200, text
         assert "php says 42" in text

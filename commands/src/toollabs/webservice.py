@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from toollabs import web
-from toollabs.grid import UsageError, active_jobs, memory, qenv, resolve_program
+from toollabs.grid import RESPAWN, UsageError, active_jobs, memory, qenv, resolve_program
 from toollabs.names import PREFIX, InvalidToolName, tool_name
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -26,7 +26,6 @@ USAGE = ("usage: webservice [-mem VALUE] [TYPE] start|stop|restart|status\n"
          "       webservice [-mem VALUE] generic start COMMAND [ARGS...]\n"
          f"TYPE: {', '.join(web.TYPES)} (default {web.DEFAULT_TYPE})")
 RUNNER = "/usr/local/bin/webrunner"
-RESPAWN = "/usr/lib/toollabs/respawn"
 RUNNING_STATES = set("rR")
 WAIT_SECONDS = 60.0
 

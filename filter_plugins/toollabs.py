@@ -93,6 +93,20 @@ def ipv4_in_network(address: object, network: object) -> bool:
     return addr in net
 
 
+CONTAINER_TYPES = ("docker", "container", "podman", "lxc")
+
+
+def is_container_guest(facts: object) -> bool:
+    """True if a host's facts (at least the `virtual` subset) say it is a container.
+
+    The lab's and molecule's hosts are: some settings of real machines (clock,
+    hostname, hardened units that need user namespaces) do not apply there.
+    """
+    if not isinstance(facts, dict):
+        return False
+    return facts.get("virtualization_type", "") in CONTAINER_TYPES and facts.get("virtualization_role", "") == "guest"
+
+
 def is_ipv4_network(value: object) -> bool:
     """True if `value` is an IPv4 network in CIDR form."""
     try:

@@ -1,4 +1,5 @@
-"""Jinja tests for this project (`x is ipv4_address`, `key is ssh_public_key` ...).
+"""Jinja tests for this project (`x is ipv4_address`, `key is ssh_public_key`,
+`ansible_facts is container_guest` ...).
 
 The checks themselves live in filter_plugins/toollabs.py, beside the filters
 that explain a failure; this file only exposes them as tests.
@@ -20,6 +21,7 @@ class TestModule:
 
     def tests(self):
         return {
+            "container_guest": _filters.is_container_guest,
             "ipv4_address": _filters.is_ipv4_address,
             "ipv4_network": _filters.is_ipv4_network,
             "ssh_public_key": _filters.ssh_public_key_valid,

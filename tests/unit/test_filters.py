@@ -209,3 +209,15 @@ def test_tool_list():
     assert f.tool_list("alice, bob,,") == ["alice", "bob"]
     assert f.tool_list(["alice"]) == ["alice"]
     assert f.tool_list(None) == []
+
+
+@pytest.mark.parametrize("facts,expected", [
+    ({"virtualization_type": "docker", "virtualization_role": "guest"}, True),
+    ({"virtualization_type": "lxc", "virtualization_role": "guest"}, True),
+    ({"virtualization_type": "docker", "virtualization_role": "host"}, False),
+    ({"virtualization_type": "kvm", "virtualization_role": "guest"}, False),
+    ({}, False),
+    (None, False),
+])
+def test_container_guest(facts, expected):
+    assert f.is_container_guest(facts) is expected

@@ -21,6 +21,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "commands" / "src"))
 from toollabs import proxyapi, web, webagent, webrunner, webservice  # noqa: E402
+from toollabs.grid import RESPAWN  # noqa: E402
 from toollabs.grid import UsageError  # noqa: E402
 
 
@@ -109,7 +110,7 @@ def test_start_submits_the_job_of_behavior_md_and_writes_the_manifest(tmp_path):
     assert qsub[qsub.index("-N") + 1] == "lighttpd-mytool"
     assert qsub[qsub.index("-q") + 1] == "webgrid-lighttpd"
     assert qsub[qsub.index("-l") + 1] == "h_vmem=4G"
-    assert qsub[-3:] == [webservice.RESPAWN, webservice.RUNNER, "lighttpd"]
+    assert qsub[-3:] == [RESPAWN, webservice.RUNNER, "lighttpd"]
     assert qsub[qsub.index("-o") + 1] == f"{tmp_path}/service.log"
     assert web.read_manifest(str(tmp_path)) == {"version": "2", "web": "lighttpd"}
     assert "Your webservice is running" in out.text

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from toollabs import web
-from toollabs.grid import RESPAWN, UsageError, active_jobs, memory, qenv, resolve_program
+from toollabs.grid import JobRequest, UsageError, active_jobs, memory, qenv, qsub_command, resolve_program
 from toollabs.names import PREFIX, InvalidToolName, tool_name
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -140,12 +140,15 @@ class WebService:
             resolve_program(command[0])
 
     def qsub_command(self, kind: str, command: Sequence[str], mem: str) -> list:
+        """jsub's qsub line (toollabs.grid): the runner as a continuous job under respawn."""
         program = list(command)
         if program:
             program[0] = resolve_program(program[0])
-        return ["qsub", "-N", web.job_name(kind, self.tool), "-q", web.server_type(kind).queue,
-                "-hard", "-l", f"h_vmem={mem}", "-j", "y", "-o", os.path.join(self.home, "service.log"),
-                "-wd", self.home, "-v", "RESPAWN_DELAY=1", "-b", "y", RESPAWN, RUNNER, kind, *program]
+        log = os.path.join(self.home, "service.log")
+        return qsub_command(JobRequest(program=RUNNER, args=[kind, *program], memory=mem, continuous=True,
+                                       name=web.job_name(kind, self.tool), queue=web.server_type(kind).queue,
+                                       passthrough=["-j", "y", "-o", log, "-e", log, "-v", "RESPAWN_DELAY=1"]),
+                            self.home)
 
     def stop(self, quiet_missing: bool = False) -> int:
         job = self.current()
